@@ -1,0 +1,229 @@
+"""Character sets of MARC records: naming, detection and per-field decoding.
+
+Chinese catalogues send UTF-8 or GB18030 (a superset of GBK and GB2312) and rarely say
+which: UNIMARC's 100$a/26-29 is filled in carelessly, so ``auto`` trusts the bytes. MARC21
+says so in leader/09, but records are often UTF-8 with a blank leader/09, so ``auto`` also
+checks that claim against the bytes.
+
+Decoding is per field: one undecodable byte costs that field's character (replaced by
+U+FFFD, and reported), never the record.
+"""
+
+from __future__ import annotations
+
+import codecs
+import unicodedata
+
+from pymarc import marc8_mapping
+
+from broker.errors import UsageError
+
+AUTO = "auto"
+UTF8 = "utf-8"
+MARC8 = "marc-8"
+GB18030 = "gb18030"
+ENCODINGS = (AUTO, UTF8, MARC8, GB18030)
+
+_ALIASES = {
+    "utf8": UTF8, "utf-8": UTF8, "marc8": MARC8, "marc-8": MARC8, "ansel": MARC8,
+    "gb18030": GB18030, "gbk": GB18030, "gb2312": GB18030, "cp936": GB18030,
+    "gb-18030": GB18030, "auto": AUTO,
+}
+
+REPLACEMENT = "\ufffd"
+
+
+def canonical_encoding(name: str) -> str:
+    """The canonical name of a record encoding; any other Python codec is accepted too."""
+    key = name.strip().lower().replace("_", "-")
+    if key in _ALIASES:
+        return _ALIASES[key]
+    try:
+        return codecs.lookup(key).name
+    except LookupError:
+        raise UsageError(
+            f"unknown encoding {name!r}: use one of {', '.join(ENCODINGS)} "
+            "(or another Python codec name such as cp1251)"
+        ) from None
+
+
+def is_strict(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def guess_encoding(data: bytes, flavour: str, leader9: str) -> str:
+    """Decide a record's encoding from its raw bytes (``auto``).
+
+    MARC21: leader/09 'a' means UTF-8. A blank leader/09 means MARC-8, unless the record has
+    no MARC-8 escape and is valid UTF-8 with non-ASCII text: MARC-8's ANSEL and EACC bytes
+    are almost never valid UTF-8, and records that lie about leader/09 are common.
+    UNIMARC: strict UTF-8 first, then GB18030; the leader and 100$a are not trusted.
+    """
+    if data.isascii():
+        return UTF8
+    if flavour == "marc21":
+        if leader9 == "a":
+            return UTF8
+        if b"\x1b" not in data and is_strict(data, UTF8):
+            return UTF8
+        return MARC8
+    if is_strict(data, UTF8):
+        return UTF8
+    if is_strict(data, GB18030):
+        return GB18030
+    # A record that mixes charsets: each field will be tried on its own.
+    return UTF8
+
+
+def fallbacks_for(encoding: str, declared: str) -> tuple[str, ...]:
+    """The charsets tried, in order, for one field of a record decoded as ``encoding``.
+
+    With ``auto`` a field that is not valid in the record's charset gets a second chance in
+    the other Chinese charset; an explicit encoding is applied as given.
+    """
+    if declared != AUTO or encoding == MARC8:
+        return (encoding,)
+    return (encoding, GB18030 if encoding == UTF8 else UTF8)
+
+
+def decode(data: bytes, charsets: tuple[str, ...]) -> tuple[str, bool]:
+    """Decode one field's bytes: the first charset that fits, else the first with U+FFFD.
+
+    Returns the text and whether anything had to be replaced.
+    """
+    if data.isascii():
+        return data.decode("ascii"), False
+    first, *second = charsets
+    if first == MARC8:
+        return marc8_to_text(data)
+    try:
+        return data.decode(first), False
+    except UnicodeDecodeError:
+        pass
+    for charset in second:
+        try:
+            text = data.decode(charset)
+        except UnicodeDecodeError:
+            continue
+        # GB18030 decodes almost any byte string; believe it only for plausible Chinese.
+        if charset != GB18030 or _plausible_chinese(text):
+            return text, False
+    return data.decode(first, errors="replace"), True
+
+
+def _plausible_chinese(text: str) -> bool:
+    """Text whose every character is in GBK's repertoire, with at least one ideograph."""
+    try:
+        text.encode("gbk")
+    except UnicodeEncodeError:
+        return False
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+# --- MARC-8 -------------------------------------------------------------------------------
+# pymarc's own translator silently turns characters missing from its tables into spaces and
+# writes to stderr; ours marks them with U+FFFD and tells the caller, using pymarc's tables.
+
+_BASIC_LATIN, _ANSEL, _EACC = 0x42, 0x45, 0x31
+_G0_INTERMEDIATES = b"(,"
+_G1_INTERMEDIATES = b")-"
+# Single-byte "technique" sets selected by ESC + final byte (greek symbols, subscript,
+# superscript), and ESC s back to ASCII.
+_TECHNIQUE = {0x67: 0x67, 0x62: 0x62, 0x70: 0x70, 0x73: _BASIC_LATIN}
+
+
+def _lookup(charset: int, code: int) -> tuple[int, int] | None:
+    table = marc8_mapping.CODESETS.get(charset)
+    if table is None:
+        return None
+    hit = table.get(code)
+    if hit is None and charset != _EACC:
+        # A G0 set designated as G1 (or the reverse) arrives with the high bit flipped.
+        hit = table.get(code ^ 0x80)
+    if hit is None and charset == _EACC:
+        hit = table.get(code & 0x7F7F7F)
+    if hit is None:
+        odd = marc8_mapping.ODD_MAP.get(code)
+        if odd is not None:
+            return odd, 0
+    return hit
+
+
+def marc8_to_text(data: bytes) -> tuple[str, bool]:
+    """Translate one subfield of MARC-8 to NFC text; True if a character was unknown."""
+    g0, g1 = _BASIC_LATIN, _ANSEL
+    out: list[str] = []
+    combining: list[str] = []
+    damaged = False
+    pos, end = 0, len(data)
+    while pos < end:
+        byte = data[pos]
+        if byte == 0x1B:
+            nxt = data[pos + 1] if pos + 1 < end else None
+            if nxt is None:
+                damaged = True
+                break
+            if nxt == 0x24:  # ESC $: a multibyte set, to G0 unless ) or - follows
+                if pos + 2 >= end:
+                    damaged, pos = True, end
+                    continue
+                inter = data[pos + 2]
+                if inter in _G1_INTERMEDIATES and pos + 3 < end:
+                    g1, pos = data[pos + 3], pos + 4
+                elif inter in _G0_INTERMEDIATES and pos + 3 < end:
+                    g0, pos = data[pos + 3], pos + 4
+                else:
+                    g0, pos = inter, pos + 3
+                continue
+            if nxt in _G0_INTERMEDIATES or nxt in _G1_INTERMEDIATES:
+                if pos + 2 >= end:
+                    damaged, pos = True, end
+                    continue
+                if nxt in _G0_INTERMEDIATES:
+                    g0 = data[pos + 2]
+                else:
+                    g1 = data[pos + 2]
+                pos += 3
+                continue
+            if nxt in _TECHNIQUE:
+                g0, pos = _TECHNIQUE[nxt], pos + 2
+                continue
+            # An escape we do not know: mark where it was and read on from the next byte.
+            damaged, pos = True, pos + 1
+            out.append(REPLACEMENT)
+            continue
+        if byte < 0x21 or byte == 0x7F or (0x80 <= byte < 0xA0 and g1 != _ANSEL):
+            # Space and controls are always single bytes; C1 controls (NSB/NSE) are kept.
+            out.append(chr(byte))
+            out.extend(combining)
+            combining.clear()
+            pos += 1
+            continue
+        if g0 == _EACC and byte < 0x80:
+            if pos + 3 > end:
+                damaged, pos = True, end
+                continue
+            code, charset, pos = int.from_bytes(data[pos:pos + 3], "big"), _EACC, pos + 3
+        elif byte >= 0x80:
+            code, charset, pos = byte, g1, pos + 1
+        else:
+            code, charset, pos = byte, g0, pos + 1
+        hit = _lookup(charset, code)
+        if hit is None:
+            damaged = True
+            out.append(REPLACEMENT)
+            continue
+        char, is_combining = chr(hit[0]), hit[1]
+        if is_combining:
+            combining.append(char)
+        else:
+            out.append(char)
+            if combining:
+                out.extend(combining)
+                combining.clear()
+    out.extend(combining)
+    return unicodedata.normalize("NFC", "".join(out)), damaged

@@ -1,0 +1,275 @@
+"""ISO 2709 ("MARC exchange format") without trusting its numbers.
+
+Real files break the rules in a few recurring ways, and each is repaired where the bytes
+allow, with a warning on the record:
+
+* Chinese ``.iso`` exports put CR/LF (or NUL padding) between records: records are split
+  on the record terminator here, not by pymarc's reader, which stops at the first stray byte.
+* Wrong base addresses: the directory ends at the first field terminator after the leader.
+* Wrong field lengths or offsets (often counted in characters, not bytes): fields are
+  recovered by their field terminators.
+* A record terminator inside the data, garbage between records, a truncated last record.
+"""
+
+from __future__ import annotations
+
+import logging
+import mmap
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pymarc import Field, Indicators, Leader, Subfield
+from pymarc import Record as MarcRecord
+
+from broker.errors import MarcError
+from marc import encoding as enc
+from marc.flavour import AUTO, detect_flavour
+
+logger = logging.getLogger(__name__)
+
+RECORD_END = 0x1D
+FIELD_END = 0x1E
+SUBFIELD_START = 0x1F
+LEADER_LEN = 24
+
+# Bytes that exporters put between records; never the start of a leader.
+_FILLER = b"\r\n\x00\x1a\t"
+# Where a record can start inside garbage: a leader's record length, then its base address
+# twelve bytes in, then the entry map at 20-21.
+_LEADER_RE = re.compile(rb"\d{5}[\x20-\x7e]{7}\d{5}[\x20-\x7e]{3}\d\d")
+
+
+# bytes, or an mmap of a file: both index to ints and have find().
+Buffer = bytes | mmap.mmap
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One stretch of a file: a record's bytes, or bytes that are not a record."""
+
+    offset: int
+    data: bytes
+    is_record: bool
+
+
+def split_records(data: Buffer) -> Iterator[Chunk]:
+    """Cut a file's bytes into record chunks and report what lies between them."""
+    n = len(data)
+    pos = 0
+    while pos < n:
+        while pos < n and data[pos] in _FILLER:
+            pos += 1
+        if pos >= n:
+            return
+        end = _record_end(data, pos, n)
+        head = bytes(data[pos:pos + 5])
+        if not head.isdigit():
+            # Not a leader here: look for one further on before calling it garbage.
+            found = _LEADER_RE.search(bytes(data[pos:end]))
+            start = pos + found.start() if found else end
+            if start > pos:
+                yield Chunk(pos, bytes(data[pos:start]), is_record=False)
+                pos = start
+                continue
+        yield Chunk(pos, bytes(data[pos:end]), is_record=True)
+        pos = end
+
+
+def _record_end(data: Buffer, pos: int, n: int) -> int:
+    """End (exclusive) of the record starting at ``pos``."""
+    head = bytes(data[pos:pos + 5])
+    if head.isdigit():
+        claimed = int(head)
+        # A right leader length wins, even over a record terminator inside the data.
+        if claimed > LEADER_LEN and pos + claimed <= n and data[pos + claimed - 1] == RECORD_END:
+            return pos + claimed
+    end = data.find(b"\x1d", pos, n)
+    if end < 0:
+        return n
+    # A terminator inside the data and a wrong leader length: the directory says how far
+    # the fields reach, and if that is past this terminator (and no leader starts right
+    # after it) the record goes on to a later terminator.
+    reach = _directory_reach(bytes(data[pos:min(n, pos + 100_000)]))
+    while reach is not None and pos + reach > end + 1 and end + 1 < n:
+        following = bytes(data[end + 1:end + 41])
+        if _LEADER_RE.match(following.lstrip(_FILLER)):
+            break
+        nxt = data.find(b"\x1d", end + 1, n)
+        if nxt < 0:
+            return n
+        end = nxt
+    return end + 1
+
+
+def _directory_reach(chunk: bytes) -> int | None:
+    """How many bytes the directory says the record spans, or None if it cannot say."""
+    dir_end = chunk.find(b"\x1e", LEADER_LEN)
+    if dir_end < 0:
+        return None
+    directory = chunk[LEADER_LEN:dir_end]
+    reach = 0
+    for i in range(0, len(directory) - 11, 12):
+        entry = directory[i:i + 12]
+        if not entry[3:12].isdigit():
+            return None
+        reach = max(reach, int(entry[7:12]) + int(entry[3:7]))
+    return dir_end + 1 + reach + 1
+
+
+# --- one record ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    record: MarcRecord
+    flavour: str
+    encoding: str
+    warnings: tuple[str, ...]
+
+
+def parse_record(chunk: bytes, *, flavour: str = AUTO, encoding: str = enc.AUTO) -> Parsed:
+    """Parse one record's bytes into a pymarc record; raise MarcError if nothing is usable."""
+    warnings: list[str] = []
+    if len(chunk) < LEADER_LEN + 2:
+        raise MarcError(f"only {len(chunk)} bytes: too short for a MARC record")
+    leader = chunk[:LEADER_LEN].decode("ascii", errors="replace").replace("\ufffd", " ")
+    dir_end = chunk.find(b"\x1e", LEADER_LEN)
+    if dir_end < 0:
+        raise MarcError("no field terminator after the leader: the directory never ends")
+    base = dir_end + 1
+    claimed_base = leader[12:17]
+    if not claimed_base.isdigit() or int(claimed_base) != base:
+        warnings.append(f"leader base address {claimed_base!r} is wrong; the data starts at {base}")
+
+    entries = _directory_entries(chunk[LEADER_LEN:dir_end], leader, warnings)
+    if not entries:
+        raise MarcError("the directory lists no fields")
+    body = chunk[base:]
+    if body.endswith(b"\x1d"):
+        body = body[:-1]
+    else:
+        warnings.append("no record terminator: the record may be truncated")
+    raw_fields = _field_bytes(entries, body, warnings)
+    if not raw_fields:
+        raise MarcError("no field could be located in the record's data")
+
+    tags = [tag for tag, _ in raw_fields]
+    if flavour == AUTO:
+        flavour = detect_flavour(tags)
+    charset = enc.guess_encoding(body, flavour, leader[9]) if encoding == enc.AUTO else encoding
+    charsets = enc.fallbacks_for(charset, encoding)
+
+    record = MarcRecord()
+    record.leader = Leader(leader)
+    fields = record.fields
+    for tag, data in raw_fields:
+        field, damaged = _make_field(tag, data, charsets, warnings)
+        if damaged:
+            warnings.append(f"field {tag}: bytes not valid {charset} were replaced by \ufffd")
+        fields.append(field)
+    return Parsed(record, flavour, charset, tuple(warnings))
+
+
+def _directory_entries(
+    directory: bytes, leader: str, warnings: list[str]
+) -> list[tuple[str, int | None, int | None]]:
+    """(tag, offset, length) per entry; numbers None where the entry is not digits."""
+    len_digits, start_digits = 4, 5
+    if leader[20:22].isdigit() and leader[20:22] != "45":
+        # A record that declares another entry map; honour it when the directory agrees.
+        a, b = int(leader[20]), int(leader[21])
+        if a and b and len(directory) % (3 + a + b) == 0:
+            len_digits, start_digits = a, b
+    size = 3 + len_digits + start_digits
+    if len(directory) % size:
+        warnings.append(f"directory has {len(directory) % size} stray bytes at its end")
+    entries: list[tuple[str, int | None, int | None]] = []
+    for i in range(0, len(directory) - size + 1, size):
+        entry = directory[i:i + size]
+        tag = entry[:3].decode("ascii", errors="replace")
+        length_b, offset_b = entry[3:3 + len_digits], entry[3 + len_digits:size]
+        length = int(length_b) if length_b.isdigit() else None
+        offset = int(offset_b) if offset_b.isdigit() else None
+        entries.append((tag, offset, length))
+    return entries
+
+
+def _field_bytes(
+    entries: list[tuple[str, int | None, int | None]], body: bytes, warnings: list[str]
+) -> list[tuple[str, bytes]]:
+    """Each field's bytes (without its terminator), trusting the directory only if it fits."""
+    out: list[tuple[str, bytes]] = []
+    for tag, offset, length in entries:
+        if offset is None or length is None or length < 1:
+            break
+        stop = offset + length
+        if stop > len(body) or body[stop - 1] != FIELD_END:
+            break
+        out.append((tag, body[offset:stop - 1]))
+    else:
+        return out
+
+    # The directory's numbers do not match the data; the terminators do.
+    pieces = body.split(b"\x1e")
+    if pieces and not pieces[-1]:
+        pieces.pop()
+    if len(pieces) == len(entries):
+        order = sorted(range(len(entries)), key=lambda i: (entries[i][1] is None, entries[i][1]))
+        if all(entries[i][1] is not None for i in order):
+            warnings.append("directory lengths or offsets are wrong; fields recovered by their "
+                            "terminators")
+            result: list[tuple[str, bytes]] = [("", b"")] * len(entries)
+            for piece, i in zip(pieces, order, strict=True):
+                result[i] = (entries[i][0], piece)
+            return result
+    # Counts disagree: take each field from its offset to the next terminator.
+    out = []
+    lost = []
+    for tag, offset, _length in entries:
+        if offset is None or offset >= len(body):
+            lost.append(tag)
+            continue
+        stop = body.find(b"\x1e", offset)
+        out.append((tag, body[offset:stop if stop >= 0 else len(body)]))
+    warnings.append("directory does not match the data; fields read from their offsets")
+    if lost:
+        warnings.append(f"fields lost (offset outside the record): {', '.join(lost)}")
+    return out
+
+
+def _make_field(
+    tag: str, data: bytes, charsets: tuple[str, ...], warnings: list[str]
+) -> tuple[Field, bool]:
+    if tag < "010" and tag.isdigit():
+        text, damaged = enc.decode(data, charsets)
+        return Field(tag=tag, data=text), damaged
+
+    if charsets[0] == enc.MARC8:
+        # MARC-8 escapes are scoped to a subfield and the decoder drops controls, so the
+        # delimiters are found in the bytes first.
+        parts = data.split(b"\x1f")
+        damaged = False
+        texts = []
+        for part in parts:
+            text, bad = enc.decode(part, charsets)
+            texts.append(text)
+            damaged = damaged or bad
+    else:
+        # 0x1F never occurs inside a UTF-8 or GB18030 character: decode once, then split.
+        whole, damaged = enc.decode(data, charsets)
+        texts = whole.split("\x1f")
+
+    head = texts[0]
+    if len(head) == 2:
+        indicators = Indicators(head[0], head[1])
+    else:
+        indicators = Indicators(*(head + "  ")[:2])
+        if len(head) > 2:
+            # Text before the first delimiter (a field with no subfield code at all).
+            texts.insert(1, "a" + head[2:])
+            warnings.append(f"field {tag}: data before the first subfield code kept as $a")
+        else:
+            warnings.append(f"field {tag}: missing indicators, taken as blank")
+    subfields = [Subfield(code=text[0], value=text[1:]) for text in texts[1:] if text]
+    return Field(tag=tag, indicators=indicators, subfields=subfields), damaged

@@ -1,0 +1,131 @@
+"""Holdings and call numbers from the places library systems put them.
+
+A record may describe the same copies in several ways (Alma adds AVA availability beside
+the CNMARC 905/906 fields it migrated); the most specific source wins, in this order:
+Koha items (952), Alma availability (AVA), CNMARC items (906), MARC21 holdings (852),
+CNMARC call number only (905). Call numbers are collected from all of them.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pymarc import Field
+
+from marc.model import Holding
+from marc.normalize.text import Fields, clean, sub, subs
+
+_AVA_STATUS = {"available": "available", "unavailable": "unavailable"}
+
+
+def _koha_952(f: Field, library: str | None) -> Holding:
+    status = "available"
+    due = None
+    if (sub(f, "1") or "0").strip() not in ("0", ""):
+        status = "lost"
+    elif (sub(f, "0") or "0").strip() not in ("0", ""):
+        status = "unavailable"  # withdrawn
+    elif (sub(f, "7") or "0").strip() not in ("0", ""):
+        status = "not_for_loan"
+    elif sub(f, "q"):
+        status, due = "on_loan", _iso_date(sub(f, "q"))
+    return Holding(
+        library=library or sub(f, "a") or sub(f, "b"),
+        location=clean(sub(f, "c")) or clean(sub(f, "b")),
+        call_number=clean(sub(f, "o")),
+        barcode=clean(sub(f, "p")),
+        status=status,
+        due=due,
+    )
+
+
+def _alma_ava(f: Field, library: str | None) -> Holding:
+    return Holding(
+        library=library or sub(f, "a") or sub(f, "b"),
+        location=clean(sub(f, "c")) or clean(sub(f, "q")),
+        call_number=clean(sub(f, "d")),
+        status=_AVA_STATUS.get((sub(f, "e") or "").strip().lower()),
+    )
+
+
+def cnmarc_call_number(f: Field) -> str | None:
+    """905/906 call number: $s whole, else class number $d / book number $e (F124/26)."""
+    whole = sub(f, "s")
+    if whole:
+        return clean(whole)
+    parts = [p.strip() for p in (sub(f, "d"), sub(f, "e")) if p and p.strip()]
+    return "/".join(parts) or None
+
+
+def _cnmarc_906(f: Field, library: str | None, locations: dict[str, str]) -> Holding:
+    return Holding(
+        library=library or sub(f, "a"),
+        location=locations.get(cnmarc_call_number(f) or ""),
+        call_number=cnmarc_call_number(f),
+        barcode=clean(sub(f, "b")),
+    )
+
+
+def _cnmarc_905(f: Field, library: str | None) -> Holding:
+    return Holding(library=library or sub(f, "a"), location=clean(sub(f, "c")),
+                   call_number=cnmarc_call_number(f))
+
+
+def _marc21_852(f: Field, library: str | None) -> Holding:
+    return Holding(
+        library=library or sub(f, "a") or sub(f, "b"),
+        location=" ".join(subs(f, "bc")) or None,
+        call_number=marc21_call_number(f),
+        barcode=clean(sub(f, "p")),
+    )
+
+
+def marc21_call_number(f: Field) -> str | None:
+    """852 call number: prefix, classification part, item part, suffix."""
+    return " ".join(v.strip() for v in subs(f, "khim")) or None
+
+
+def holdings(fields: Fields, library: str | None) -> tuple[Holding, ...]:
+    if "952" in fields:
+        return tuple(_koha_952(f, library) for f in fields.get("952"))
+    if "AVA" in fields:
+        return tuple(_alma_ava(f, library) for f in fields.get("AVA"))
+    if "906" in fields:
+        # 905 says where a call number is shelved; 906 lists the copies.
+        locations = {cnmarc_call_number(f) or "": clean(sub(f, "c")) for f in fields.get("905")}
+        return tuple(_cnmarc_906(f, library, locations) for f in fields.get("906"))
+    if "852" in fields:
+        return tuple(_marc21_852(f, library) for f in fields.get("852"))
+    if "905" in fields:
+        return tuple(_cnmarc_905(f, library) for f in fields.get("905"))
+    return ()
+
+
+def call_numbers(fields: Fields, held: tuple[Holding, ...], local_tags: tuple[str, ...]) -> tuple:
+    """Distinct call numbers: the record's own call-number fields, then its holdings'.
+
+    'F124/26' and Alma's 'F124 26' are the same call number; the first form seen is kept.
+    """
+    found: list[str] = []
+    for tag in local_tags:
+        for f in fields.get(tag):
+            if tag in ("905", "906"):
+                found.append(cnmarc_call_number(f) or "")
+            elif tag == "852":
+                found.append(marc21_call_number(f) or "")
+            else:  # 090/099 local call numbers: $a class, $b item
+                found.append(" ".join(v.strip() for v in subs(f, "ab")))
+    found.extend(h.call_number or "" for h in held)
+    seen: dict[str, str] = {}
+    for value in found:
+        key = re.sub(r"[\s/]+", "/", value.strip()).casefold()
+        if key and key not in seen:
+            seen[key] = value.strip()
+    return tuple(seen.values())
+
+
+def _iso_date(text: str | None) -> str | None:
+    if not text:
+        return None
+    match = re.search(r"(\d{4})-?(\d{2})-?(\d{2})", text)
+    return f"{match.group(1)}-{match.group(2)}-{match.group(3)}" if match else None

@@ -1,0 +1,196 @@
+"""MARC21 bibliographic records to the normalized record."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from pymarc import Field
+
+from marc.model import Classification, Romanized
+from marc.normalize import holdings as hold
+from marc.normalize.text import (
+    Fields,
+    clean,
+    clean_bracketed,
+    collect_isbns,
+    collect_issns,
+    fixed_year,
+    sort_form,
+    sub,
+    subs,
+    unique,
+    year_from,
+)
+
+# leader/06 type of record -> material type; leader/07 refines language material.
+_TYPE = {"a": "book", "t": "manuscript", "c": "music_score", "d": "music_score",
+         "e": "map", "f": "map", "g": "video", "i": "audio", "j": "audio", "k": "image",
+         "m": "electronic", "o": "mixed", "p": "mixed", "r": "object"}
+_SERIAL_LEVELS = "sbi"  # serial, serial component part, integrating resource
+_DATE_TYPES = "bcdeikmnpqrstu|"
+
+# Fields whose original script an 880 may carry, for title, authors and publisher.
+_LINKABLE = ("245", "100", "110", "111", "700", "710", "711", "250", "260", "264")
+_LINK = re.compile(r"(\d{3})-(\d{2})")
+
+
+def material_type(leader: str) -> str:
+    kind = _TYPE.get(leader[6:7], "other")
+    level = leader[7:8]
+    if kind == "book":
+        if level in _SERIAL_LEVELS:
+            return "serial"
+        if level in "ab":
+            return "article"
+    return kind
+
+
+def _swap_880(fields: Fields) -> bool:
+    """Put each 880's original script in place of the field it is linked to.
+
+    An unlinked 880 (occurrence 00) stands in only where the record lacks that field.
+    Returns whether anything was swapped.
+    """
+    linked: dict[tuple[str, str], Field] = {}
+    unlinked: dict[str, list[Field]] = defaultdict(list)
+    for alt in fields.get("880"):
+        match = _LINK.match((sub(alt, "6") or "").strip())
+        if not match:
+            continue
+        tag, occurrence = match.groups()
+        if occurrence == "00":
+            unlinked[tag].append(alt)
+        else:
+            linked[(tag, occurrence)] = alt
+    swapped = False
+    for tag in _LINKABLE:
+        current = fields.get(tag)
+        if not current:
+            if unlinked.get(tag):
+                fields.replace(tag, unlinked[tag])
+                swapped = True
+            continue
+        new = []
+        for field in current:
+            match = _LINK.match((sub(field, "6") or "").strip())
+            alt = linked.get((tag, match.group(2))) if match and match.group(1) == "880" else None
+            new.append(alt or field)
+            swapped = swapped or alt is not None
+        fields.replace(tag, new)
+    return swapped
+
+
+def _title(fields: Fields) -> tuple[str | None, str | None, str | None, str | None]:
+    """(title, subtitle, responsibility, sort title) from 245."""
+    f = fields.first("245")
+    if f is None:
+        return None, None, None, None
+    main = sub(f, "a") or ""
+    parts = [clean(p) for p in subs(f, "np")]
+    title = clean(main)
+    if parts:
+        title = ". ".join(p for p in [title, ", ".join(p for p in parts if p)] if p)
+    skip = int(f.indicator2) if (f.indicator2 or " ").isdigit() else 0
+    return title, clean(sub(f, "b")), clean(sub(f, "c")), sort_form(main, skip)
+
+
+def _authors(fields: Fields) -> tuple[str, ...]:
+    names = []
+    for f in fields.get("100", "110", "111", "700", "710", "711", "720"):
+        # An 880 standing in for its field says in $6 which field that is.
+        tag = (sub(f, "6") or "")[:3] if f.tag == "880" else f.tag
+        if tag in ("110", "710"):
+            name = ". ".join(clean(v) or "" for v in subs(f, "ab"))
+        else:
+            name = " ".join(subs(f, "ab"))
+        names.append(clean(name))
+    return unique(names)
+
+
+def _publication(fields: Fields) -> Field | None:
+    for f in fields.get("264"):
+        if f.indicator2 == "1":
+            return f
+    return fields.first("260") or fields.first("264")
+
+
+def _subjects(fields: Fields) -> tuple[str, ...]:
+    found = []
+    for f in fields.get("600", "610", "611", "630", "648", "650", "651"):
+        head = clean(" ".join(subs(f, "abcdqtnp")))
+        found.append(" -- ".join(x for x in [head, *map(clean, subs(f, "vxyz"))] if x))
+    for f in fields.get("653"):
+        found.extend(clean(v) for v in subs(f, "a"))
+    return unique(found)
+
+
+def _classification(fields: Fields) -> tuple[Classification, ...]:
+    out: list[Classification] = []
+    for f in fields.get("050"):
+        value = " ".join(v.strip() for v in subs(f, "ab"))
+        if value:
+            out.append(Classification("lcc", value))
+    for f in fields.get("082"):
+        for value in subs(f, "a"):
+            out.append(Classification("ddc", value.replace("/", "").replace("'", "").strip()))
+    for f in fields.get("080"):
+        out.extend(Classification("udc", v.strip()) for v in subs(f, "a"))
+    for f in fields.get("084"):
+        source = (sub(f, "2") or "local").strip().lower()
+        scheme = "clc" if source.startswith("clc") else source
+        out.extend(Classification(scheme, v.strip()) for v in subs(f, "a"))
+    return tuple(dict.fromkeys(out))
+
+
+def _language(fields: Fields) -> str | None:
+    f008 = fields.first("008")
+    code = (f008.data or "")[35:38] if f008 is not None else ""
+    if len(code) == 3 and code.isalpha() and code.islower():
+        return code
+    first = sub(fields.first("041"), "a")
+    return first.strip()[:3].lower() if first else None
+
+
+def _year(fields: Fields, pub: Field | None) -> int | None:
+    f008 = fields.first("008")
+    data = (f008.data or "") if f008 is not None else ""
+    if len(data) >= 11 and data[6] in _DATE_TYPES:
+        year = fixed_year(data[7:11])
+        if year is not None:
+            return year
+    return year_from(sub(pub, "c"))
+
+
+def normalize_marc21(fields: Fields, library: str | None, warnings: list[str]) -> dict:
+    """The values of a normalized record, as keyword arguments for ``Record``."""
+    original = (_title(fields), _authors(fields), _publication(fields))
+    romanized = None
+    if _swap_880(fields):
+        r_title, r_authors, r_pub = original
+        romanized = Romanized(r_title[0], r_authors, clean_bracketed(sub(r_pub, "b")))
+    title, subtitle, responsibility, sort_title = _title(fields)
+    if title is None:
+        warnings.append("no title (245) in the record")
+    pub = _publication(fields)
+    held = hold.holdings(fields, library)
+    return {
+        "title": title, "subtitle": subtitle, "responsibility": responsibility,
+        "sort_title": sort_title, "authors": _authors(fields),
+        "publisher": clean_bracketed(sub(pub, "b")), "place": clean_bracketed(sub(pub, "a")),
+        "year": _year(fields, pub),
+        "edition": clean(" ".join(subs(fields.first("250"), "ab"))
+                         if "250" in fields else None),
+        "extent": clean(sub(fields.first("300"), "a")),
+        "language": _language(fields),
+        "material_type": material_type(fields.leader),
+        "isbns": collect_isbns([("020$a", v) for f in fields.get("020") for v in subs(f, "a")],
+                               warnings),
+        "issns": collect_issns([("022$a", v) for f in fields.get("022") for v in subs(f, "a")],
+                               warnings),
+        "subjects": _subjects(fields),
+        "classification": _classification(fields),
+        "holdings": held,
+        "call_numbers": hold.call_numbers(fields, held, ("852", "090", "099")),
+        "romanized": romanized,
+    }

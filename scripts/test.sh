@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine too: installs what the tests need
+# (Debian packages, then the project with its test extras), lints, then runs pytest.
+# Extra arguments go to pytest (e.g. scripts/test.sh -k cnmarc).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests use: yaz (yaz-marcdump, yaz-client, yaz-ztest).
+packages=()
+command -v yaz-marcdump >/dev/null 2>&1 || packages+=(yaz)
+if ((${#packages[@]})); then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "installing Debian packages: ${packages[*]}"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${packages[@]}"
+fi
+
+python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+python3 -m ruff check .
+python3 -m pytest "$@"
