@@ -68,7 +68,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader of our output went away (| head): not an error worth a traceback.
         sys.stderr.close()
         return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
