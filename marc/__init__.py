@@ -5,7 +5,7 @@ GB18030), then ``normalize`` each entry's pymarc record into a ``Record``.
 """
 
 from marc.model import Classification, Holding, Record, Romanized
-from marc.normalize import normalize
+from marc.normalization import normalize
 from marc.reader import Entry, read_bytes, read_file
 
 __all__ = [

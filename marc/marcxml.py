@@ -61,10 +61,12 @@ def _local(tag: object) -> str:
 def iter_xml_records(source: IO[bytes] | str, *, flavour: str = AUTO) -> Iterator[FoundRecord]:
     """Every MARC record in an XML document, streaming; a broken one is reported, not fatal."""
     events = etree.iterparse(source, events=("end",), recover=True, **_parser_options())
+    found = 0
     try:
         for _event, elem in events:
             local = _local(elem.tag)
             if local == "record" and _is_marc(elem):
+                found += 1
                 yield element_to_record(elem, flavour=flavour)
                 elem.clear()
                 parent = elem.getparent()
@@ -72,7 +74,9 @@ def iter_xml_records(source: IO[bytes] | str, *, flavour: str = AUTO) -> Iterato
                     while elem.getprevious() is not None:
                         del parent[0]
             elif local == "recordData" and len(elem) == 0 and "<" in (elem.text or ""):
-                yield from _string_packed(elem, flavour)
+                for item in _string_packed(elem, flavour):
+                    found += 1
+                    yield item
     except etree.XMLSyntaxError as exc:
         yield FoundRecord(None, None, exc.lineno, (f"XML is not well-formed: {exc.msg}",),
                           document_error=True)
@@ -82,6 +86,9 @@ def iter_xml_records(source: IO[bytes] | str, *, flavour: str = AUTO) -> Iterato
             yield FoundRecord(None, None, error.line,
                               (f"XML error repaired by skipping content: {error.message}",),
                               document_error=True)
+    if not found:
+        yield FoundRecord(None, None, None, ("no MARC records in this XML document",),
+                          document_error=True)
 
 
 def _is_marc(elem: etree._Element) -> bool:

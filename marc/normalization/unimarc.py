@@ -9,8 +9,8 @@ from __future__ import annotations
 from pymarc import Field
 
 from marc.model import Classification, Romanized
-from marc.normalize import holdings as hold
-from marc.normalize.text import (
+from marc.normalization import holdings as hold
+from marc.normalization.text import (
     Fields,
     clean,
     clean_bracketed,
@@ -35,15 +35,24 @@ _SUBJECT_TAGS = ("600", "601", "602", "604", "605", "606", "607", "608")
 _SCHEMES = (("690", "clc"), ("692", "cas"), ("675", "udc"), ("676", "ddc"), ("680", "lcc"))
 
 
-def material_type(leader: str) -> str:
-    kind = _TYPE.get(leader[6:7], "other")
+def material_type(fields: Fields) -> str:
+    kind = _TYPE.get(fields.leader[6:7], "other")
     if kind == "book":
-        level = leader[7:8]
+        # Chinese catalogues often leave e-books as printed text (leader/06 'a') and say
+        # "electronic" only in 135 (coded data for electronic resources) or 200$b.
+        if "135" in fields or _says_electronic(sub(fields.first("200"), "b")):
+            return "electronic"
+        level = fields.leader[7:8]
         if level == "s":
             return "serial"
         if level == "a":
             return "article"
     return kind
+
+
+def _says_electronic(designation: str | None) -> bool:
+    text = (designation or "").lower()
+    return "电子资源" in text or "電子資源" in text or "electronic" in text
 
 
 def _person(f: Field, codes: str = "ab") -> str | None:
@@ -136,7 +145,7 @@ def normalize_unimarc(fields: Fields, library: str | None, warnings: list[str]) 
         "edition": clean(sub(fields.first("205"), "a")),
         "extent": clean(sub(fields.first("215"), "a")),
         "language": (sub(fields.first("101"), "a") or "").strip()[:3].lower() or None,
-        "material_type": material_type(fields.leader),
+        "material_type": material_type(fields),
         "isbns": collect_isbns([("010$a", v) for f in fields.get("010") for v in subs(f, "a")],
                                warnings),
         "issns": collect_issns([("011$a", v) for f in fields.get("011") for v in subs(f, "a")],

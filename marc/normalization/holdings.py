@@ -13,7 +13,7 @@ import re
 from pymarc import Field
 
 from marc.model import Holding
-from marc.normalize.text import Fields, clean, sub, subs
+from marc.normalization.text import Fields, clean, sub, subs
 
 _AVA_STATUS = {"available": "available", "unavailable": "unavailable"}
 

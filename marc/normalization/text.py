@@ -189,9 +189,19 @@ def collect_issns(values: list[tuple[str, str]], warnings: list[str]) -> tuple[s
 
 
 def unique(values) -> tuple[str, ...]:
-    """Non-empty values, first occurrence kept, order kept."""
-    seen: dict[str, None] = {}
+    """Non-empty values, first occurrence kept, order kept.
+
+    Values with undecodable bytes (U+FFFD) are all kept: two different names can look
+    alike once damaged, and merging them would lose one silently.
+    """
+    out: list[str] = []
+    seen: set[str] = set()
     for value in values:
-        if value and value not in seen:
-            seen[value] = None
-    return tuple(seen)
+        if not value:
+            continue
+        if "\ufffd" in value:
+            out.append(value)
+        elif value not in seen:
+            seen.add(value)
+            out.append(value)
+    return tuple(out)

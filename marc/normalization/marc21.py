@@ -8,8 +8,8 @@ from collections import defaultdict
 from pymarc import Field
 
 from marc.model import Classification, Romanized
-from marc.normalize import holdings as hold
-from marc.normalize.text import (
+from marc.normalization import holdings as hold
+from marc.normalization.text import (
     Fields,
     clean,
     clean_bracketed,
@@ -35,10 +35,18 @@ _LINKABLE = ("245", "100", "110", "111", "700", "710", "711", "250", "260", "264
 _LINK = re.compile(r"(\d{3})-(\d{2})")
 
 
-def material_type(leader: str) -> str:
+def material_type(fields: Fields) -> str:
+    leader = fields.leader
     kind = _TYPE.get(leader[6:7], "other")
     level = leader[7:8]
     if kind == "book":
+        # Text that is online or otherwise electronic: 008/23 form of item o, q or s, or
+        # the old general material designation in 245$h.
+        f008 = fields.first("008")
+        form = (f008.data or "")[23:24] if f008 is not None else ""
+        gmd = (sub(fields.first("245"), "h") or "").lower()
+        if form in ("o", "q", "s") or "electronic" in gmd or "电子资源" in gmd:
+            return "electronic"
         if level in _SERIAL_LEVELS:
             return "serial"
         if level in "ab":
@@ -183,7 +191,7 @@ def normalize_marc21(fields: Fields, library: str | None, warnings: list[str]) -
                          if "250" in fields else None),
         "extent": clean(sub(fields.first("300"), "a")),
         "language": _language(fields),
-        "material_type": material_type(fields.leader),
+        "material_type": material_type(fields),
         "isbns": collect_isbns([("020$a", v) for f in fields.get("020") for v in subs(f, "a")],
                                warnings),
         "issns": collect_issns([("022$a", v) for f in fields.get("022") for v in subs(f, "a")],

@@ -6,9 +6,9 @@ from pymarc import Record as MarcRecord
 
 from marc.flavour import AUTO, MARC21, UNIMARC, canonical_flavour, detect_flavour
 from marc.model import Record
-from marc.normalize.marc21 import normalize_marc21
-from marc.normalize.text import Fields, clean
-from marc.normalize.unimarc import normalize_unimarc
+from marc.normalization.marc21 import normalize_marc21
+from marc.normalization.text import Fields, clean
+from marc.normalization.unimarc import normalize_unimarc
 
 __all__ = ["normalize"]
 
