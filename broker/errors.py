@@ -27,3 +27,45 @@ class MarcError(BalisError, ValueError):
 
 class SourceOpenError(MarcError, OSError):
     """A MARC input file could not be opened at all."""
+
+
+class QueryError(BalisError, ValueError):
+    """A reader's query is not valid CQL, or uses an index or relation we do not know."""
+
+
+# --- a member library's failure -----------------------------------------------------------
+# These end as that library's status ("error"/"timeout") with str(exc) as the reason a reader
+# sees, so their messages are written for people, not for developers.
+
+
+class ConnectorError(BalisError):
+    """A member library could not answer a search."""
+
+
+class UnsupportedQuery(ConnectorError, ValueError):
+    """The query uses something this library's catalogue cannot express."""
+
+
+class Unreachable(ConnectorError, ConnectionError):
+    """The library's server refused the connection, or closed it."""
+
+
+class ConnectorTimeout(ConnectorError, TimeoutError):
+    """The library's server did not answer in time."""
+
+
+class ProtocolError(ConnectorError, ValueError):
+    """The server's answer is not valid Z39.50 or SRU."""
+
+
+class Diagnostic(ConnectorError):
+    """The server answered with a diagnostic (Bib-1 for Z39.50, SRU diagnostics for SRU)."""
+
+    def __init__(self, code: int | str | None, message: str, detail: str | None = None,
+                 *, diagnostic_set: str = "bib-1") -> None:
+        self.code = code
+        self.message = message
+        self.detail = detail
+        self.diagnostic_set = diagnostic_set
+        text = f"{message} (diagnostic {code})" if code is not None else message
+        super().__init__(f"{text}: {detail}" if detail else text)

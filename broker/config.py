@@ -1,0 +1,349 @@
+"""The consortium directory: ``config/libraries.yaml`` (CONTRACTS section 2), validated.
+
+Every problem is reported with its line, all at once, so a librarian fixes the file in one
+pass. Unknown keys are errors (a typo must not silently become a default).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from broker.errors import ConfigError
+
+PROTOCOLS = ("z3950", "sru")
+FORMATS = ("marc21", "unimarc")
+CONFIG_ENCODINGS = ("utf-8", "marc-8", "gb18030")
+_ID = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+INDEX_NAMES = ("any", "title", "author", "subject", "isbn", "issn", "publisher", "year",
+               "callnumber")
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IllPolicy:
+    cancel_window_minutes: int = 60
+    loan_days: int = 28
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorConfig:
+    protocol: str  # z3950 | sru
+    url: str
+    format: str = "marc21"
+    encoding: str = "utf-8"
+    timeout: float = 10.0
+    max_records: int = 20
+    indexes: dict[str, str] = field(default_factory=dict)
+    # SRU only: the record schema to ask for, and the protocol version.
+    record_schema: str = "marcxml"
+    sru_version: str = "1.2"
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        default = {"z3950": 210, "http": 80, "https": 443}.get(parts.scheme, 210)
+        return parts.port or default
+
+    @property
+    def database(self) -> str:
+        """Everything after the first '/' following host:port, literally (YAZ's rule)."""
+        rest = self.url.split("://", 1)[-1]
+        return rest.split("/", 1)[1] if "/" in rest else "Default"
+
+
+@dataclass(frozen=True, slots=True)
+class Library:
+    id: str
+    name: str
+    category: str
+    contact: Contact = Contact()
+    ill: IllPolicy = IllPolicy()
+    connector: ConnectorConfig | None = None
+    initials: str | None = None  # pinyin initials override (polyphonic names)
+
+    @property
+    def searchable(self) -> bool:
+        return self.connector is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Consortium:
+    name: str
+    max_selected: int
+    categories: tuple[Category, ...]
+    libraries: tuple[Library, ...]
+    path: Path | None = None
+
+    def library(self, library_id: str) -> Library:
+        for library in self.libraries:
+            if library.id == library_id:
+                return library
+        raise ConfigError(f"no library {library_id!r} in {self.path or 'the configuration'}")
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+class _Problems:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.items: list[str] = []
+
+    def add(self, node: yaml.Node | None, message: str) -> None:
+        line = f":{node.start_mark.line + 1}" if node is not None else ""
+        self.items.append(f"{self.path}{line}: {message}")
+
+
+def load(path: str | Path) -> Consortium:
+    """Read and validate a libraries file; ConfigError lists every problem with its line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file (give --config or set BALIS_CONFIG)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc}") from None
+    return loads(text, str(path), path)
+
+
+def loads(text: str, name: str = "<config>", path: Path | None = None) -> Consortium:
+    problems = _Problems(name)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{name}{where}: not valid YAML: {reason}") from None
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError(f"{name}: the file must be a mapping with consortium, categories "
+                          "and libraries")
+    top = _mapping(root, problems, {"consortium", "defaults", "categories", "libraries"})
+    consortium = _mapping(top.get("consortium"), problems, {"name", "max_selected"})
+    defaults = _mapping(top.get("defaults"), problems, {"timeout", "max_records"})
+    categories = _categories(top.get("categories"), problems)
+    libraries = _libraries(top.get("libraries"), problems, defaults, {c.id for c in categories})
+    result = Consortium(
+        name=_str(consortium.get("name"), problems, "consortium name") or "BALIS",
+        max_selected=_int(consortium.get("max_selected"), problems, "max_selected", 10, 1),
+        categories=tuple(categories),
+        libraries=tuple(libraries),
+        path=path,
+    )
+    if problems.items:
+        raise ConfigError("\n".join(problems.items))
+    return result
+
+
+def _mapping(node: yaml.Node | None, problems: _Problems, allowed: set[str]) -> dict:
+    """A mapping node's values by key (still nodes); unknown and duplicate keys reported."""
+    if node is None or (isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null")):
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        problems.add(node, "expected a mapping (key: value lines)")
+        return {}
+    out: dict[str, yaml.Node] = {}
+    for key_node, value_node in node.value:
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+        if key not in allowed:
+            problems.add(key_node, f"unknown key {key!r} (allowed: {', '.join(sorted(allowed))})")
+        elif key in out:
+            problems.add(key_node, f"key {key!r} given twice")
+        else:
+            out[key] = value_node
+    return out
+
+
+def _scalar(node: yaml.Node | None) -> Any:
+    if node is None:
+        return None
+    if not isinstance(node, yaml.ScalarNode):
+        return node
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def _str(node, problems: _Problems, what: str, required: bool = False) -> str | None:
+    value = _scalar(node)
+    if value is None:
+        if required:
+            problems.add(node, f"{what} is required")
+        return None
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        problems.add(node, f"{what} must be text")
+        return None
+    return str(value).strip() or None
+
+
+def _int(node, problems: _Problems, what: str, default: int, minimum: int = 0) -> int:
+    value = _scalar(node)
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        problems.add(node, f"{what} must be a whole number of at least {minimum}")
+        return default
+    return value
+
+
+def _number(node, problems: _Problems, what: str, default: float) -> float:
+    value = _scalar(node)
+    if value is None:
+        return default
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        problems.add(node, f"{what} must be a positive number of seconds")
+        return default
+    return float(value)
+
+
+def _categories(node, problems: _Problems) -> list[Category]:
+    if node is None:
+        problems.add(None, "no categories: list them under 'categories'")
+        return []
+    if not isinstance(node, yaml.SequenceNode):
+        problems.add(node, "categories must be a list")
+        return []
+    out: list[Category] = []
+    for item in node.value:
+        values = _mapping(item, problems, {"id", "name"})
+        cid = _str(values.get("id"), problems, "category id", required=True)
+        name = _str(values.get("name"), problems, "category name", required=True)
+        if cid and not _ID.match(cid):
+            problems.add(values.get("id"), f"category id {cid!r} must be lowercase ASCII")
+        elif cid in {c.id for c in out}:
+            problems.add(values.get("id"), f"category id {cid!r} given twice")
+        elif cid and name:
+            out.append(Category(cid, name))
+    return out
+
+
+def _libraries(node, problems: _Problems, defaults: dict, categories: set[str]) -> list[Library]:
+    if node is None or not isinstance(node, yaml.SequenceNode):
+        problems.add(node, "libraries must be a list")
+        return []
+    default_timeout = _number(defaults.get("timeout"), problems, "defaults timeout", 10.0)
+    default_max = _int(defaults.get("max_records"), problems, "defaults max_records", 20, 1)
+    out: list[Library] = []
+    seen: set[str] = set()
+    keys = {"id", "name", "category", "contact", "ill", "connector", "initials"}
+    for item in node.value:
+        values = _mapping(item, problems, keys)
+        lid = _str(values.get("id"), problems, "library id", required=True)
+        where = f"library {lid!r}: " if lid else ""
+        if lid and not _ID.match(lid):
+            problems.add(values.get("id"), f"library id {lid!r} must be lowercase ASCII "
+                                           "(letters, digits, - and _)")
+        elif lid in seen:
+            problems.add(values.get("id"), f"library id {lid!r} given twice")
+        name = _str(values.get("name"), problems, f"{where}name", required=True)
+        category = _str(values.get("category"), problems, f"{where}category", required=True)
+        if category and category not in categories:
+            problems.add(values.get("category"), f"{where}unknown category {category!r}")
+        contact = _mapping(values.get("contact"), problems, {"name", "phone", "email"})
+        ill = _mapping(values.get("ill"), problems, {"cancel_window_minutes", "loan_days"})
+        initials = _str(values.get("initials"), problems, f"{where}initials")
+        if initials and not initials.isascii():
+            problems.add(values.get("initials"), f"{where}initials must be ASCII letters")
+        connector = None
+        if "connector" in values:
+            connector = _connector(values["connector"], problems, where, default_timeout,
+                                   default_max)
+        if lid and name and category:
+            seen.add(lid)
+            out.append(Library(
+                id=lid, name=name, category=category,
+                contact=Contact(*(_str(contact.get(k), problems, f"{where}contact {k}")
+                                  for k in ("name", "phone", "email"))),
+                ill=IllPolicy(
+                    _int(ill.get("cancel_window_minutes"), problems,
+                         f"{where}cancel_window_minutes", 60),
+                    _int(ill.get("loan_days"), problems, f"{where}loan_days", 28, 1)),
+                connector=connector,
+                initials=initials.lower() if initials else None,
+            ))
+    return out
+
+
+def _connector(node, problems: _Problems, where: str, default_timeout: float,
+               default_max: int) -> ConnectorConfig | None:
+    keys = {"protocol", "url", "format", "encoding", "timeout", "max_records", "indexes",
+            "record_schema", "sru_version"}
+    values = _mapping(node, problems, keys)
+    protocol = _str(values.get("protocol"), problems, f"{where}connector protocol", True)
+    url = _str(values.get("url"), problems, f"{where}connector url", True)
+    fmt = _str(values.get("format"), problems, f"{where}format") or "marc21"
+    encoding = (_str(values.get("encoding"), problems, f"{where}encoding") or "utf-8").lower()
+    ok = True
+    if protocol not in PROTOCOLS:
+        problems.add(values.get("protocol"), f"{where}protocol must be one of "
+                                             f"{', '.join(PROTOCOLS)}, not {protocol!r}")
+        ok = False
+    if fmt not in FORMATS:
+        problems.add(values.get("format"), f"{where}format must be marc21 or unimarc "
+                                           f"(CNMARC is unimarc), not {fmt!r}")
+        ok = False
+    if encoding not in CONFIG_ENCODINGS:
+        problems.add(values.get("encoding"), f"{where}encoding must be one of "
+                                             f"{', '.join(CONFIG_ENCODINGS)}")
+        ok = False
+    if url and protocol in PROTOCOLS:
+        message = _url_problem(url, protocol)
+        if message:
+            problems.add(values.get("url"), f"{where}{message}")
+            ok = False
+    indexes: dict[str, str] = {}
+    index_node = values.get("indexes")
+    if index_node is not None:
+        raw = _mapping(index_node, problems, set(INDEX_NAMES))
+        for key, value_node in raw.items():
+            value = _str(value_node, problems, f"{where}index {key}")
+            if value:
+                indexes[key] = value
+    if not (ok and url and protocol):
+        return None
+    return ConnectorConfig(
+        protocol=protocol, url=url, format=fmt, encoding=encoding,
+        timeout=_number(values.get("timeout"), problems, f"{where}timeout", default_timeout),
+        max_records=_int(values.get("max_records"), problems, f"{where}max_records",
+                         default_max, 1),
+        indexes=indexes,
+        record_schema=_str(values.get("record_schema"), problems, f"{where}record_schema")
+        or "marcxml",
+        sru_version=_str(values.get("sru_version"), problems, f"{where}sru_version") or "1.2",
+    )
+
+
+def _url_problem(url: str, protocol: str) -> str | None:
+    parts = urlsplit(url)
+    schemes = ("z3950", "tcp") if protocol == "z3950" else ("http", "https")
+    if parts.scheme not in schemes:
+        return (f"url {url!r} must start with {' or '.join(s + '://' for s in schemes)} "
+                f"for protocol {protocol}")
+    try:
+        port = parts.port
+    except ValueError:
+        return f"url {url!r} has an invalid port"
+    if not parts.hostname:
+        return f"url {url!r} has no host"
+    del port
+    return None

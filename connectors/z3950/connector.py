@@ -1,0 +1,136 @@
+"""The Z39.50 connector: a member library's catalogue over Z39.50, with reusable connections.
+
+Idle associations are kept for the next search (servers may close them meanwhile: a reused
+one that turns out dead is replaced once, transparently). The association that ran a query
+keeps its result set, so fetching the next page presents from it without searching again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from broker.config import Library
+from broker.cql import Node
+from broker.errors import Diagnostic, Unreachable, UnsupportedQuery
+from connectors.base import Connector, SearchPage
+from connectors.z3950 import pdu
+from connectors.z3950.client import Z3950Client
+from connectors.z3950.rpn import encode_query
+from marc import read_bytes
+
+logger = logging.getLogger(__name__)
+
+PRESENT_CHUNK = 50  # records per Present request
+MAX_IDLE = 2  # idle associations kept per library
+
+
+class Z3950Connector(Connector):
+    def __init__(self, library: Library, *, max_connections: int = 4) -> None:
+        super().__init__(library)
+        self._idle: list[Z3950Client] = []
+        self._slots = asyncio.Semaphore(max_connections)
+        # gb18030 and marc-8 libraries send records in that charset; utf-8 (the default)
+        # lets the reader check each record's bytes, which also catches MARC-8.
+        self._record_encoding = "auto" if self.config.encoding == "utf-8" else self.config.encoding
+        self._syntax = "unimarc" if self.config.format == "unimarc" else "usmarc"
+
+    def _new_client(self) -> Z3950Client:
+        return Z3950Client(self.config.host, self.config.port, self.config.database,
+                           charset=_python_charset(self.config.encoding),
+                           timeout=self.config.timeout)
+
+    async def search(self, query: Node, *, start: int = 1, count: int | None = None
+                     ) -> SearchPage:
+        count = self.config.max_records if count is None else count
+        async with self._slots:
+            client, reused = self._take_idle(query)
+            try:
+                try:
+                    page = await self._search_on(client, query, start, count)
+                except Unreachable:
+                    if not reused:
+                        raise
+                    # The server dropped the idle association: initialise a new one, once.
+                    logger.info("%s: idle connection was closed; reconnecting",
+                                self.library.id)
+                    await client.close(send=False)
+                    client = self._new_client()
+                    page = await self._search_on(client, query, start, count)
+            except (Diagnostic, UnsupportedQuery):
+                await self._give_back(client)  # the association itself is fine
+                raise
+            except BaseException:
+                await client.close(send=False)
+                raise
+            await self._give_back(client)
+            return page
+
+    async def _search_on(self, client: Z3950Client, query: Node, start: int, count: int
+                         ) -> SearchPage:
+        if not client.is_open:
+            await client.open()
+        encoded = encode_query(query, self.config.indexes, client.term_charset)
+        if client.last_query == encoded:
+            hits = client.last_hits
+        else:
+            hits = await client.search(encoded)
+        records, problems = [], []
+        position, last = start, min(hits, start + count - 1)
+        while position <= last:
+            chunk = min(PRESENT_CHUNK, last - position + 1)
+            try:
+                result = await client.present(position, chunk, syntax=self._syntax)
+            except Diagnostic as exc:
+                if exc.code == 13 and records:
+                    break  # the result set shrank under us: keep what we have
+                raise
+            if not result.records:
+                break
+            for item in result.records:
+                records.extend(self._records_of(item, problems))
+            position += len(result.records)
+        return SearchPage(hits, start, tuple(records), tuple(problems))
+
+    def _records_of(self, item: pdu.RetrievedRecord, problems: list[str]) -> list:
+        if item.diagnostic is not None:
+            detail = item.diagnostic.addinfo.decode("utf-8", "replace")
+            problems.append(f"record {item.position}: {item.diagnostic.message}"
+                            + (f": {detail}" if detail else ""))
+            return []
+        if not item.data:
+            problems.append(f"record {item.position}: empty record")
+            return []
+        entries = read_bytes(item.data, flavour=self.config.format,
+                             encoding=self._record_encoding)
+        return self.normalize_entries(entries, item.position, problems)
+
+    def _take_idle(self, query: Node) -> tuple[Z3950Client, bool]:
+        """An idle association, preferring the one whose result set holds this query."""
+        encoded = None
+        for i, client in enumerate(self._idle):
+            if encoded is None:
+                try:
+                    encoded = encode_query(query, self.config.indexes, client.term_charset)
+                except Exception:  # the search itself will report it
+                    break
+            if client.last_query == encoded:
+                return self._idle.pop(i), True
+        if self._idle:
+            return self._idle.pop(), True
+        return self._new_client(), False
+
+    async def _give_back(self, client: Z3950Client) -> None:
+        if client.is_open and len(self._idle) < MAX_IDLE:
+            self._idle.append(client)
+        else:
+            await client.close()
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(client.close() for client in idle), return_exceptions=True)
+
+
+def _python_charset(encoding: str) -> str:
+    # Terms in MARC-8 are only safe as ASCII; Python has no MARC-8 encoder.
+    return "ascii" if encoding == "marc-8" else encoding

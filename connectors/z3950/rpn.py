@@ -1,0 +1,120 @@
+"""The reader's CQL tree as a Z39.50 type-1 (RPN) query with Bib-1 attributes.
+
+Each index maps to a use attribute (overridable per library by its ``indexes`` map, as a
+string of ``type=value`` pairs such as ``"1=4 4=1"``); the clause adds relation (year),
+structure (phrase) and truncation attributes unless the map already fixes them.
+"""
+
+from __future__ import annotations
+
+from broker.cql import Boolean, Clause, Node
+from broker.errors import ConfigError, UnsupportedQuery
+from connectors.z3950 import ber
+from connectors.z3950.ber import CONTEXT, UNIVERSAL
+from connectors.z3950.pdu import BIB1_ATTRIBUTES
+
+DEFAULT_ATTRIBUTES = {
+    "any": "1=1016", "title": "1=4", "author": "1=1003", "subject": "1=21", "isbn": "1=7",
+    "issn": "1=8", "publisher": "1=1018", "year": "1=31",
+    # No Bib-1 default for call numbers: members index them differently (16, 20, 53...).
+}
+USE, RELATION, POSITION, STRUCTURE, TRUNCATION, COMPLETENESS = 1, 2, 3, 4, 5, 6
+_RELATIONS = {"<": 1, "<=": 2, "=": 3, ">=": 4, ">": 5}
+_OPERATORS = {"and": 0, "or": 1, "not": 2}
+PHRASE, WORD, YEAR_STRUCTURE, RIGHT_TRUNCATION = 1, 2, 4, 1
+
+
+def parse_attributes(spec: str) -> list[tuple[int, int]]:
+    """``"1=4 4=1"`` -> [(1, 4), (4, 1)]."""
+    pairs = []
+    for part in spec.split():
+        kind, sep, value = part.partition("=")
+        if not sep or not kind.isdigit() or not value.isdigit():
+            raise ConfigError(f"Z39.50 attribute {part!r} in {spec!r} is not TYPE=VALUE")
+        pairs.append((int(kind), int(value)))
+    if not pairs:
+        raise ConfigError(f"no attributes in {spec!r}")
+    return pairs
+
+
+def clause_attributes(clause: Clause, indexes: dict[str, str]) -> list[tuple[int, int]]:
+    spec = indexes.get(clause.index) or DEFAULT_ATTRIBUTES.get(clause.index)
+    if spec is None:
+        raise UnsupportedQuery(f"this library's catalogue cannot be searched by {clause.index}")
+    attrs = dict(parse_attributes(spec))
+    if clause.index == "year":
+        attrs.setdefault(RELATION, _RELATIONS[clause.relation])
+    if clause.is_phrase:
+        attrs.setdefault(STRUCTURE, PHRASE)
+    if clause.truncated:
+        attrs.setdefault(TRUNCATION, RIGHT_TRUNCATION)
+    return sorted(attrs.items())
+
+
+def _expand(node: Node) -> Node:
+    """``all``/``any`` over several words become ANDs/ORs of one-word clauses."""
+    if isinstance(node, Boolean):
+        return Boolean(node.op, _expand(node.left), _expand(node.right))
+    if node.relation in ("all", "any") and len(node.words) > 1:
+        op = "and" if node.relation == "all" else "or"
+        words = node.words
+        tree: Node = Clause(node.index, "=", words[0])
+        for i, word in enumerate(words[1:], start=1):
+            last = i == len(words) - 1
+            tree = Boolean(op, tree, Clause(node.index, "=", word, node.truncated and last))
+        return tree
+    return node
+
+
+def encode_query(node: Node, indexes: dict[str, str], charset: str) -> bytes:
+    """Query ::= CHOICE { ..., type-1 [1] IMPLICIT RPNQuery, ... }
+    RPNQuery ::= SEQUENCE { attributeSet AttributeSetId, rpn RPNStructure }
+    """
+    return ber.seq(CONTEXT, 1, [ber.oid(BIB1_ATTRIBUTES),
+                                _structure(_expand(node), indexes, charset)])
+
+
+def _structure(node: Node, indexes: dict[str, str], charset: str) -> bytes:
+    """RPNStructure ::= CHOICE { op [0] Operand, rpnRpnOp [1] IMPLICIT SEQUENCE {
+        rpn1 RPNStructure, rpn2 RPNStructure, op Operator } }
+    Operator ::= [46] CHOICE { and [0] IMPLICIT NULL, or [1] IMPLICIT NULL,
+        and-not [2] IMPLICIT NULL, prox [3] IMPLICIT ProximityOperator }
+    """
+    if isinstance(node, Boolean):
+        operator = ber.tlv(CONTEXT, 46, ber.null(CONTEXT, _OPERATORS[node.op]), True)
+        return ber.seq(CONTEXT, 1, [_structure(node.left, indexes, charset),
+                                    _structure(node.right, indexes, charset), operator])
+    return ber.tlv(CONTEXT, 0, _operand(node, indexes, charset), constructed=True)
+
+
+def _operand(clause: Clause, indexes: dict[str, str], charset: str) -> bytes:
+    """AttributesPlusTerm ::= [102] IMPLICIT SEQUENCE { attributes AttributeList, term Term }
+    AttributeList ::= [44] IMPLICIT SEQUENCE OF AttributeElement
+    AttributeElement ::= SEQUENCE { attributeSet [1] IMPLICIT AttributeSetId OPTIONAL,
+        attributeType [120] IMPLICIT INTEGER, attributeValue CHOICE {
+        numeric [121] IMPLICIT INTEGER, complex [224] ... } }
+    Term ::= CHOICE { general [45] IMPLICIT OCTET STRING, ... }
+    """
+    elements = [
+        ber.seq(UNIVERSAL, ber.SEQUENCE, [ber.integer(kind, CONTEXT, 120),
+                                          ber.integer(value, CONTEXT, 121)])
+        for kind, value in clause_attributes(clause, indexes)
+    ]
+    try:
+        term = clause.term.encode(charset)
+    except (UnicodeEncodeError, LookupError):
+        raise UnsupportedQuery(
+            f"the term {clause.term!r} cannot be written in this library's charset {charset}"
+        ) from None
+    return ber.seq(CONTEXT, 102, [ber.seq(CONTEXT, 44, elements), ber.octets(term, CONTEXT, 45)])
+
+
+def to_pqf(node: Node, indexes: dict[str, str]) -> str:
+    """The same query in YAZ's prefix notation, for logs and for yaz-client."""
+    node = _expand(node)
+    if isinstance(node, Boolean):
+        op = {"and": "@and", "or": "@or", "not": "@not"}[node.op]
+        return f"{op} {to_pqf(node.left, indexes)} {to_pqf(node.right, indexes)}"
+    attrs = " ".join(f"@attr {k}={v}" for k, v in clause_attributes(node, indexes))
+    term = node.term.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{attrs} "{term}"'
