@@ -142,8 +142,8 @@ def bit_string(bits: Iterable[int], cls: int = UNIVERSAL, number: int = BIT_STRI
 def oid(value: tuple[int, ...], cls: int = UNIVERSAL, number: int = OID) -> bytes:
     if len(value) < 2:
         raise ValueError("an OBJECT IDENTIFIER needs at least two arcs")
-    out = bytearray([value[0] * 40 + value[1]])
-    for arc in value[2:]:
+    out = bytearray()
+    for arc in (value[0] * 40 + value[1], *value[2:]):
         chunk = [arc & 0x7F]
         arc >>= 7
         while arc:

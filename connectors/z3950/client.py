@@ -146,9 +146,9 @@ class Z3950Client:
             await self.close(send=False)
             raise Unreachable(f"{operation}: connection to {self.host}:{self.port} lost "
                               f"({os_reason(exc)})") from None
-        except ProtocolError:
+        except ProtocolError as exc:
             await self.close(send=False)
-            raise
+            raise ProtocolError(f"{operation}: {exc}") from None
         try:
             node = ber.decode(data)
         except ProtocolError as exc:
@@ -164,6 +164,11 @@ class Z3950Client:
         assert self._reader is not None
         while True:
             if self._buffer:
+                # Every APDU is a constructed, context-tagged value ([20]..[48]); anything
+                # else is not Z39.50, and waiting for "the rest" of it would only time out.
+                if self._buffer[0] & 0xE0 != 0xA0:
+                    raise ProtocolError(f"not a Z39.50 message (first byte "
+                                        f"0x{self._buffer[0]:02x})")
                 size = ber.message_length(self._buffer, self.message_cap)
                 if size is not None:
                     message = bytes(self._buffer[:size])
