@@ -12,6 +12,7 @@ U+FFFD, and reported), never the record.
 from __future__ import annotations
 
 import codecs
+import re
 import unicodedata
 
 from pymarc import marc8_mapping
@@ -63,14 +64,16 @@ def guess_encoding(data: bytes, flavour: str, leader9: str) -> str:
     are almost never valid UTF-8, and records that lie about leader/09 are common.
     UNIMARC: strict UTF-8 first, then GB18030; the leader and 100$a are not trusted.
     """
-    if data.isascii():
-        return UTF8
     if flavour == "marc21":
         if leader9 == "a":
             return UTF8
-        if b"\x1b" not in data and is_strict(data, UTF8):
-            return UTF8
-        return MARC8
+        # MARC-8 is 7-bit in its escapes and its &#x...; references, so an all-ASCII
+        # record is taken at its word; only non-ASCII valid UTF-8 overrules leader/09.
+        if b"\x1b" in data or data.isascii() or not is_strict(data, UTF8):
+            return MARC8
+        return UTF8
+    if data.isascii():
+        return UTF8
     if is_strict(data, UTF8):
         return UTF8
     if is_strict(data, GB18030):
@@ -95,13 +98,15 @@ def decode(data: bytes, charsets: tuple[str, ...]) -> tuple[str, bool]:
 
     Returns the text and whether anything had to be replaced.
     """
-    if data.isascii():
-        return data.decode("ascii"), False
     first, *second = charsets
     if first == MARC8:
+        if data.isascii() and b"\x1b" not in data and b"&#x" not in data:
+            return data.decode("ascii"), False
         return marc8_to_text(data)
+    if data.isascii():
+        return data.decode("ascii"), False
     try:
-        return data.decode(first), False
+        return _nfc(data.decode(first)), False
     except UnicodeDecodeError:
         pass
     for charset in second:
@@ -111,8 +116,15 @@ def decode(data: bytes, charsets: tuple[str, ...]) -> tuple[str, bool]:
             continue
         # GB18030 decodes almost any byte string; believe it only for plausible Chinese.
         if charset != GB18030 or _plausible_chinese(text):
-            return text, False
-    return data.decode(first, errors="replace"), True
+            return _nfc(text), False
+    return _nfc(data.decode(first, errors="replace")), True
+
+
+def _nfc(text: str) -> str:
+    """NFC, as MARC-8 text already is: the same record must compare equal from any source."""
+    if unicodedata.is_normalized("NFC", text):
+        return text
+    return unicodedata.normalize("NFC", text)
 
 
 def _plausible_chinese(text: str) -> bool:
@@ -197,8 +209,13 @@ def marc8_to_text(data: bytes) -> tuple[str, bool]:
             out.append(REPLACEMENT)
             continue
         if byte < 0x21 or byte == 0x7F or (0x80 <= byte < 0xA0 and g1 != _ANSEL):
-            # Space and controls are always single bytes; C1 controls (NSB/NSE) are kept.
-            out.append(chr(byte))
+            # Space and controls are always single bytes; C1 controls (NSB/NSE) are kept,
+            # C0 controls are not text: marked as damage.
+            if byte == 0x20 or byte >= 0x80:
+                out.append(chr(byte))
+            else:
+                out.append(REPLACEMENT)
+                damaged = True
             out.extend(combining)
             combining.clear()
             pos += 1
@@ -226,4 +243,17 @@ def marc8_to_text(data: bytes) -> tuple[str, bool]:
                 out.extend(combining)
                 combining.clear()
     out.extend(combining)
-    return unicodedata.normalize("NFC", "".join(out)), damaged
+    text = "".join(out)
+    if "&#x" in text:
+        # LC's lossless MARC-8 writes characters outside MARC-8 as &#xNNNN; references.
+        text = _NCR.sub(_reference, text)
+    return unicodedata.normalize("NFC", text), damaged
+
+
+# The closing ';' is sometimes lost where an exporter cut the subfield.
+_NCR = re.compile(r"&#x([0-9A-Fa-f]{2,6})(?:;|$)")
+
+
+def _reference(match: re.Match) -> str:
+    code = int(match.group(1), 16)
+    return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else match.group(0)

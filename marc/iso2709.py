@@ -238,27 +238,30 @@ def _field_bytes(
     return out
 
 
+# C0 controls that may not appear inside field text (0x1F, the delimiter, is split on).
+_CONTROLS = re.compile("[\x00-\x1e]")
+
+
 def _make_field(
     tag: str, data: bytes, charsets: tuple[str, ...], warnings: list[str]
 ) -> tuple[Field, bool]:
     if tag < "010" and tag.isdigit():
         text, damaged = enc.decode(data, charsets)
-        return Field(tag=tag, data=text), damaged
+        return Field(tag=tag, data=_controls_marked(tag, text, warnings)), damaged
 
     if charsets[0] == enc.MARC8:
         # MARC-8 escapes are scoped to a subfield and the decoder drops controls, so the
         # delimiters are found in the bytes first.
-        parts = data.split(b"\x1f")
         damaged = False
         texts = []
-        for part in parts:
+        for part in _marc8_parts(tag, data, warnings):
             text, bad = enc.decode(part, charsets)
-            texts.append(text)
+            texts.append(_controls_marked(tag, text, warnings))
             damaged = damaged or bad
     else:
         # 0x1F never occurs inside a UTF-8 or GB18030 character: decode once, then split.
         whole, damaged = enc.decode(data, charsets)
-        texts = whole.split("\x1f")
+        texts = _controls_marked(tag, whole, warnings).split("\x1f")
 
     head = texts[0]
     if len(head) == 2:
@@ -272,4 +275,38 @@ def _make_field(
         else:
             warnings.append(f"field {tag}: missing indicators, taken as blank")
     subfields = [Subfield(code=text[0], value=text[1:]) for text in texts[1:] if text]
+    for subfield in subfields:
+        if not (subfield.code.isascii() and subfield.code.isalnum()):
+            warnings.append(f"field {tag}: subfield code {subfield.code!r} is not a letter "
+                            "or digit")
     return Field(tag=tag, indicators=indicators, subfields=subfields), damaged
+
+
+def _controls_marked(tag: str, text: str, warnings: list[str]) -> str:
+    """Control characters inside text (a stray record terminator...) become U+FFFD."""
+    if not _CONTROLS.search(text):
+        return text
+    warnings.append(f"field {tag}: control characters inside the data replaced by \ufffd")
+    return _CONTROLS.sub("\ufffd", text)
+
+
+def _marc8_parts(tag: str, data: bytes, warnings: list[str]) -> list[bytes]:
+    """A MARC-8 field's indicator part and subfields.
+
+    Two exporter faults are known: Cyrillic capital E (0x7C) written as 0x1F right after
+    the escape to Cyrillic, and a 0x1F that no subfield code follows (an escape, a space,
+    a control byte) standing for a character that could not be written. Neither is a
+    delimiter.
+    """
+    if b"\x1b(N\x1f" in data:
+        data = data.replace(b"\x1b(N\x1f", b"\x1b(N\x7c")
+    parts = data.split(b"\x1f")
+    merged = [parts[0]]
+    for part in parts[1:]:
+        if part and (part[0] < 0x21 or part[0] > 0x7E):
+            merged[-1] += b"\x1a" + part  # a substitute character: decoded as U+FFFD
+            warnings.append(f"field {tag}: a subfield delimiter inside the data was read "
+                            "as an unknown character")
+        else:
+            merged.append(part)
+    return merged

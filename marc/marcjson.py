@@ -28,6 +28,9 @@ def iter_json_records(text: str, *, flavour: str = AUTO) -> Iterator[FoundRecord
                           document_error=True)
         return
     items = document if isinstance(document, list) else [document]
+    if not items:
+        yield FoundRecord(None, None, None, ("the JSON holds no records",),
+                          document_error=True)
     for item in items:
         yield _to_record(item, flavour, None)
 

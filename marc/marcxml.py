@@ -62,12 +62,24 @@ def iter_xml_records(source: IO[bytes] | str, *, flavour: str = AUTO) -> Iterato
     """Every MARC record in an XML document, streaming; a broken one is reported, not fatal."""
     events = etree.iterparse(source, events=("end",), recover=True, **_parser_options())
     found = 0
+    errors_seen = 0
     try:
         for _event, elem in events:
             local = _local(elem.tag)
             if local == "record" and _is_marc(elem):
                 found += 1
-                yield element_to_record(elem, flavour=flavour)
+                item = element_to_record(elem, flavour=flavour)
+                # Errors the recovering parser met while this record was open (a file cut
+                # off inside it, a broken tag) make it incomplete: say so on the record.
+                new_errors = [e for e in list(events.error_log)[errors_seen:]
+                              if e.level_name in ("ERROR", "FATAL")]
+                errors_seen = len(events.error_log)
+                if new_errors and item.record is not None:
+                    notes = tuple(f"XML error at line {e.line}: {e.message}; the record may "
+                                  "be incomplete" for e in new_errors)
+                    item = FoundRecord(item.record, item.flavour, item.line,
+                                       item.problems + notes)
+                yield item
                 elem.clear()
                 parent = elem.getparent()
                 if parent is not None:

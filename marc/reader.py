@@ -137,7 +137,9 @@ def _numbered(found: Iterator[FoundRecord]) -> Iterator[Entry]:
 
 def _iso2709_entries(data, flavour: str, encoding: str) -> Iterator[Entry]:
     number = 0
+    said = False
     for chunk in split_records(data):
+        said = True
         if not chunk.is_record:
             yield Entry(None, chunk.offset, None, None, None, None,
                         (f"{len(chunk.data)} bytes that are not a MARC record skipped",))
@@ -150,3 +152,6 @@ def _iso2709_entries(data, flavour: str, encoding: str) -> Iterator[Entry]:
             continue
         yield Entry(number, chunk.offset, None, parsed.record, parsed.flavour,
                     parsed.encoding, parsed.warnings)
+    if not said:
+        yield Entry(None, 0, None, None, None, None,
+                    ("no MARC records: the input holds only line ends or padding",))

@@ -85,17 +85,18 @@ def marc21_call_number(f: Field) -> str | None:
     return " ".join(v.strip() for v in subs(f, "khim")) or None
 
 
-def holdings(fields: Fields, library: str | None) -> tuple[Holding, ...]:
+def holdings(fields: Fields, library: str | None, flavour: str) -> tuple[Holding, ...]:
     if "952" in fields:
         return tuple(_koha_952(f, library) for f in fields.get("952"))
     if "AVA" in fields:
         return tuple(_alma_ava(f, library) for f in fields.get("AVA"))
+    if flavour != "unimarc":
+        # 905/906 are CNMARC's local holdings; in MARC21, 906 is LC's processing data.
+        return tuple(_marc21_852(f, library) for f in fields.get("852"))
     if "906" in fields:
         # 905 says where a call number is shelved; 906 lists the copies.
         locations = {cnmarc_call_number(f) or "": clean(sub(f, "c")) for f in fields.get("905")}
         return tuple(_cnmarc_906(f, library, locations) for f in fields.get("906"))
-    if "852" in fields:
-        return tuple(_marc21_852(f, library) for f in fields.get("852"))
     if "905" in fields:
         return tuple(_cnmarc_905(f, library) for f in fields.get("905"))
     return ()

@@ -27,7 +27,7 @@ from marc.normalization.text import (
 _TYPE = {"a": "book", "t": "manuscript", "c": "music_score", "d": "music_score",
          "e": "map", "f": "map", "g": "video", "i": "audio", "j": "audio", "k": "image",
          "m": "electronic", "o": "mixed", "p": "mixed", "r": "object"}
-_SERIAL_LEVELS = "sbi"  # serial, serial component part, integrating resource
+_SERIAL_LEVELS = "si"  # serial, integrating resource (b, a serial's part, is an article)
 _DATE_TYPES = "bcdeikmnpqrstu|"
 
 # Fields whose original script an 880 may carry, for title, authors and publisher.
@@ -181,7 +181,7 @@ def normalize_marc21(fields: Fields, library: str | None, warnings: list[str]) -
     if title is None:
         warnings.append("no title (245) in the record")
     pub = _publication(fields)
-    held = hold.holdings(fields, library)
+    held = hold.holdings(fields, library, "marc21")
     return {
         "title": title, "subtitle": subtitle, "responsibility": responsibility,
         "sort_title": sort_title, "authors": _authors(fields),

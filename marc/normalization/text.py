@@ -18,8 +18,8 @@ _NONSORT_SPAN = re.compile("[\x88\x98].*?[\x89\x9c]", re.S)
 # ISBD puts " /", " :", " ;", " =", "," and "." between elements; they are not data.
 _TRAILING = re.compile(r"[\s/:;=,]+$")
 # A final period is dropped unless it ends an abbreviation or an initial ("J.", "ed.").
-_KEEP_PERIOD = re.compile(r"(?:\b\w|\b(?:ed|eds|etc|inc|co|ltd|jr|sr|cm|mm|ca|vol|no|p|pp|v)"
-                          r"|\.\.)\.$", re.I)
+_ABBREVIATIONS = frozenset({"ed", "eds", "etc", "inc", "co", "ltd", "jr", "sr", "cm", "mm",
+                            "ca", "vol", "no", "p", "pp", "v", "dr", "st", "rev", "corp"})
 _YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
 
 
@@ -76,10 +76,22 @@ def clean(text: str | None) -> str | None:
         return None
     text = " ".join(strip_markers(text).split())
     text = _TRAILING.sub("", text)
-    if text.endswith(".") and not _KEEP_PERIOD.search(text):
+    if text.endswith(".") and not _keeps_period(text):
         text = _TRAILING.sub("", text[:-1])
     text = text.strip()
     return text or None
+
+
+def _keeps_period(text: str) -> bool:
+    """An ellipsis, an initial (one capital letter: 'J.'), or a known abbreviation."""
+    if text.endswith("..."):
+        return True
+    word = re.split(r"[\s,;:(\[]", text[:-1])[-1]
+    if len(word) == 1 and word.isupper():
+        return True
+    if re.fullmatch(r"(?:[^\W\d_]\.)+[^\W\d_]", word):
+        return True  # an initialism: D.C., U.S.A.
+    return word.lower() in _ABBREVIATIONS
 
 
 def clean_bracketed(text: str | None) -> str | None:

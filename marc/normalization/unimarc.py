@@ -136,7 +136,7 @@ def normalize_unimarc(fields: Fields, library: str | None, warnings: list[str]) 
     if title is None:
         warnings.append("no title (200$a) in the record")
     pub = fields.first("210") or fields.first("214")
-    held = hold.holdings(fields, library)
+    held = hold.holdings(fields, library, "unimarc")
     return {
         "title": title, "subtitle": subtitle, "responsibility": responsibility,
         "sort_title": sort_title, "authors": _authors(fields),

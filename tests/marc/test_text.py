@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from marc.encoding import canonical_encoding, decode, guess_encoding, marc8_to_text
-from marc.normalize.text import (
+from marc.normalization.text import (
     clean,
     clean_bracketed,
     fixed_year,
