@@ -19,6 +19,8 @@ from broker.errors import ConfigError
 PROTOCOLS = ("z3950", "sru")
 FORMATS = ("marc21", "unimarc")
 CONFIG_ENCODINGS = ("utf-8", "marc-8", "gb18030")
+SRU_VERSIONS = ("1.1", "1.2", "2.0")
+RECORD_SYNTAXES = ("usmarc", "marc21", "unimarc", "xml")
 _ID = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 INDEX_NAMES = ("any", "title", "author", "subject", "isbn", "issn", "publisher", "year",
                "callnumber")
@@ -49,6 +51,10 @@ class ConnectorConfig:
     # SRU only: the record schema to ask for, and the protocol version.
     record_schema: str = "marcxml"
     sru_version: str = "1.2"
+    # Z39.50 only: the record syntax (default: usmarc or unimarc, from format) and the
+    # element set name (F; XML servers such as Zebra want e.g. marcxml).
+    record_syntax: str | None = None
+    element_set: str = "F"
 
     @property
     def host(self) -> str:
@@ -287,7 +293,7 @@ def _libraries(node, problems: _Problems, defaults: dict, categories: set[str]) 
 def _connector(node, problems: _Problems, where: str, default_timeout: float,
                default_max: int) -> ConnectorConfig | None:
     keys = {"protocol", "url", "format", "encoding", "timeout", "max_records", "indexes",
-            "record_schema", "sru_version"}
+            "record_schema", "sru_version", "record_syntax", "element_set"}
     values = _mapping(node, problems, keys)
     protocol = _str(values.get("protocol"), problems, f"{where}connector protocol", True)
     url = _str(values.get("url"), problems, f"{where}connector url", True)
@@ -311,6 +317,16 @@ def _connector(node, problems: _Problems, where: str, default_timeout: float,
         if message:
             problems.add(values.get("url"), f"{where}{message}")
             ok = False
+    version = _str(values.get("sru_version"), problems, f"{where}sru_version") or "1.2"
+    if version not in SRU_VERSIONS:
+        problems.add(values.get("sru_version"), f"{where}sru_version must be one of "
+                                                f"{', '.join(SRU_VERSIONS)}")
+        ok = False
+    syntax = _str(values.get("record_syntax"), problems, f"{where}record_syntax")
+    if syntax is not None and syntax not in RECORD_SYNTAXES:
+        problems.add(values.get("record_syntax"), f"{where}record_syntax must be one of "
+                                                  f"{', '.join(RECORD_SYNTAXES)}")
+        ok = False
     indexes: dict[str, str] = {}
     index_node = values.get("indexes")
     if index_node is not None:
@@ -329,7 +345,9 @@ def _connector(node, problems: _Problems, where: str, default_timeout: float,
         indexes=indexes,
         record_schema=_str(values.get("record_schema"), problems, f"{where}record_schema")
         or "marcxml",
-        sru_version=_str(values.get("sru_version"), problems, f"{where}sru_version") or "1.2",
+        sru_version=version,
+        record_syntax=syntax,
+        element_set=_str(values.get("element_set"), problems, f"{where}element_set") or "F",
     )
 
 

@@ -5,9 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests use: yaz (yaz-marcdump, yaz-client, yaz-ztest).
+# Debian packages the tests use: yaz (yaz-marcdump, yaz-client, yaz-ztest), idzebra-2.0.
 packages=()
 command -v yaz-marcdump >/dev/null 2>&1 || packages+=(yaz)
+command -v zebrasrv >/dev/null 2>&1 || packages+=(idzebra-2.0)
 if ((${#packages[@]})); then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"

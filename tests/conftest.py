@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# Real Z39.50/SRU servers for the tests (tests/peers): fixtures zebra and ztest.
+pytest_plugins = ["peers.fixtures"]
+
 REPO = Path(__file__).resolve().parent.parent
 
 

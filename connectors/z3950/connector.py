@@ -33,7 +33,8 @@ class Z3950Connector(Connector):
         # gb18030 and marc-8 libraries send records in that charset; utf-8 (the default)
         # lets the reader check each record's bytes, which also catches MARC-8.
         self._record_encoding = "auto" if self.config.encoding == "utf-8" else self.config.encoding
-        self._syntax = "unimarc" if self.config.format == "unimarc" else "usmarc"
+        self._syntax = self.config.record_syntax or (
+            "unimarc" if self.config.format == "unimarc" else "usmarc")
 
     def _new_client(self) -> Z3950Client:
         return Z3950Client(self.config.host, self.config.port, self.config.database,
@@ -80,7 +81,8 @@ class Z3950Connector(Connector):
         while position <= last:
             chunk = min(PRESENT_CHUNK, last - position + 1)
             try:
-                result = await client.present(position, chunk, syntax=self._syntax)
+                result = await client.present(position, chunk, syntax=self._syntax,
+                                              element_set=self.config.element_set)
             except Diagnostic as exc:
                 if exc.code == 13 and records:
                     break  # the result set shrank under us: keep what we have

@@ -44,6 +44,8 @@ def clause_attributes(clause: Clause, indexes: dict[str, str]) -> list[tuple[int
     attrs = dict(parse_attributes(spec))
     if clause.index == "year":
         attrs.setdefault(RELATION, _RELATIONS[clause.relation])
+        # Structure "year": servers such as Zebra compare ranges only on a typed index.
+        attrs.setdefault(STRUCTURE, YEAR_STRUCTURE)
     if clause.is_phrase:
         attrs.setdefault(STRUCTURE, PHRASE)
     if clause.truncated:
