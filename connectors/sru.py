@@ -25,7 +25,7 @@ from broker.errors import (
 )
 from connectors.base import Connector, SearchPage
 from connectors.z3950.client import os_reason
-from marc.marcxml import element_to_record, safe_parser
+from marc.marcxml import element_to_record, is_marc, safe_parser
 from marc.model import Record
 from marc.normalization import normalize
 
@@ -215,7 +215,10 @@ def _record_data(record: etree._Element) -> tuple[etree._Element | None, str | N
         if _local(first.tag) == "diagnostic":
             diag = _diagnostic(first)
             return None, str(diag)
-        return first, None
+        if _local(first.tag) == "record" and is_marc(first):
+            return first, None
+        return None, (f"recordData holds <{_local(first.tag)}>, no MARC record "
+                      "(is recordSchema right?)")
     text = (data.text or "").strip()
     if text.startswith("<"):
         # recordPacking=string: the MARCXML is escaped text.

@@ -66,7 +66,7 @@ def iter_xml_records(source: IO[bytes] | str, *, flavour: str = AUTO) -> Iterato
     try:
         for _event, elem in events:
             local = _local(elem.tag)
-            if local == "record" and _is_marc(elem):
+            if local == "record" and is_marc(elem):
                 found += 1
                 item = element_to_record(elem, flavour=flavour)
                 # Errors the recovering parser met while this record was open (a file cut
@@ -103,7 +103,8 @@ def iter_xml_records(source: IO[bytes] | str, *, flavour: str = AUTO) -> Iterato
                           document_error=True)
 
 
-def _is_marc(elem: etree._Element) -> bool:
+def is_marc(elem: etree._Element) -> bool:
+    """A record element with MARC children (leader, controlfield, datafield)."""
     return any(_local(child.tag) in _MARC_CHILDREN for child in elem)
 
 
@@ -121,7 +122,7 @@ def _string_packed(elem: etree._Element, flavour: str) -> Iterator[FoundRecord]:
         return
     candidates = [root] if _local(root.tag) == "record" else list(root.iter("{*}record"))
     for candidate in candidates:
-        if _is_marc(candidate):
+        if is_marc(candidate):
             yield element_to_record(candidate, flavour=flavour, line=elem.sourceline)
 
 

@@ -291,3 +291,39 @@ def test_sru_refused_connection_is_unreachable():
     error = asyncio.run(scenario())
     assert isinstance(error, Unreachable)
     assert "refused" in str(error).lower()
+
+
+def _indefinite(tag: int, parts: list[bytes]) -> bytes:
+    """A constructed context-tagged value with an indefinite length, as some servers send."""
+    return bytes([0xA0 | tag]) + b"\x80" + b"".join(parts) + b"\x00\x00"
+
+
+def test_indefinite_length_answers_are_understood():
+    """Not a fault: a server that sends indefinite-length BER (allowed, and seen in the
+    wild) must be read like any other. Records come as EXTERNAL single-ASN1-type."""
+    record = (b"00074nam a2200049 a 4500001000900000245001500009\x1e"
+              b"rec00001\x1e10\x1faIndefinite\x1e\x1d")
+    init = _indefinite(21, [ber.bit_string([0, 1, 2], CONTEXT, 3),
+                            ber.bit_string([0, 1, 14], CONTEXT, 4),
+                            ber.integer(1 << 20, CONTEXT, 5), ber.integer(1 << 20, CONTEXT, 6),
+                            ber.boolean(True, CONTEXT, 12)])
+    search = _indefinite(23, [ber.integer(1, CONTEXT, 23), ber.integer(0, CONTEXT, 24),
+                              ber.integer(1, CONTEXT, 25), ber.boolean(True, CONTEXT, 22)])
+    external = ber.seq(0, ber.EXTERNAL, [ber.oid((1, 2, 840, 10003, 5, 10)),
+                                         ber.tlv(CONTEXT, 0, ber.octets(record), True)])
+    named = ber.seq(0, ber.SEQUENCE, [ber.tlv(CONTEXT, 1, ber.tlv(CONTEXT, 1, external, True),
+                                              True)])
+    present = _indefinite(25, [ber.integer(1, CONTEXT, 24), ber.integer(0, CONTEXT, 25),
+                               ber.integer(0, CONTEXT, 27), ber.seq(CONTEXT, 28, [named])])
+
+    async def scenario():
+        async with FakeZ3950([init, search, present]) as fake:
+            connector = Z3950Connector(_library("z3950", f"z3950://127.0.0.1:{fake.port}/db"))
+            page = await connector.search(parse("title=x"))
+            await connector.close()
+            return page
+
+    page = asyncio.run(scenario())
+    assert page.hits == 1
+    assert [r.title for r in page.records] == ["Indefinite"]
+    assert page.records[0].warnings == ()

@@ -235,3 +235,34 @@ def test_idle_connection_is_reused_and_replaced_when_the_server_closed_it(tmp_pa
     assert (a.hits, b.hits, c.hits) == (3, 4, 5)
     assert len(idle_after_a) == 1 and idle_after_a == idle_after_b  # the same association
     assert "idle connection was closed; reconnecting" in caplog.text
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2", "2.0"])
+def test_sru_versions(zebra, version):
+    library = _library("sru", zebra.sru_url("unimarc"), "unimarc", sru_version=version)
+    page = _search(SruConnector(library), "title=中国发展报告", count=3)
+    assert page.hits == 9 and len(page.records) == 3
+    assert all("中国发展报告" in r.title for r in page.records)
+
+
+def test_sru_string_packing_from_zebra(zebra):
+    """recordPacking=string: the record is escaped text inside recordData."""
+    import urllib.parse
+    import urllib.request
+
+    from connectors.sru import parse_response
+
+    params = urllib.parse.urlencode({
+        "version": "1.2", "operation": "searchRetrieve", "query": "dc.title=summerland",
+        "maximumRecords": "1", "recordSchema": "marcxml", "recordPacking": "string"})
+    with urllib.request.urlopen(f"{zebra.sru_url('marc21')}?{params}", timeout=10) as reply:
+        body = reply.read()
+    assert b"&lt;record" in body  # really escaped
+    response = parse_response(body)
+    assert response.hits == 1
+    ((position, element, why),) = response.records
+    assert why is None and position == 1
+    from marc.marcxml import element_to_record
+
+    record = normalize(element_to_record(element).record)
+    assert record.title == "Summerland"
