@@ -163,12 +163,18 @@ def parse_record(chunk: bytes, *, flavour: str = AUTO, encoding: str = enc.AUTO)
     record = MarcRecord()
     record.leader = Leader(leader)
     fields = record.fields
+    # Controls inside the data are rare: look for them once in the record's bytes (MARC-8
+    # text is still checked field by field, since its decoder can produce them).
+    controls = charsets[0] == enc.MARC8 or _CONTROL_BYTES.search(body) is not None
     for tag, data in raw_fields:
-        field, damaged = _make_field(tag, data, charsets, warnings)
+        field, damaged = _make_field(tag, data, charsets, warnings, controls)
         if damaged:
             warnings.append(f"field {tag}: bytes not valid {charset} were replaced by \ufffd")
         fields.append(field)
     return Parsed(record, flavour, charset, tuple(warnings))
+
+
+_ENTRY_4500 = re.compile(rb"(...)(\d{4})(\d{5})", re.S)
 
 
 def _directory_entries(
@@ -184,6 +190,12 @@ def _directory_entries(
     size = 3 + len_digits + start_digits
     if len(directory) % size:
         warnings.append(f"directory has {len(directory) % size} stray bytes at its end")
+    if size == 12 and directory.isascii():
+        # The usual case, all in one go: a whole directory of well-formed 4500 entries.
+        found = _ENTRY_4500.findall(directory)
+        if len(found) * 12 == len(directory):
+            return [(tag.decode("ascii"), int(offset), int(length))
+                    for tag, length, offset in found]
     entries: list[tuple[str, int | None, int | None]] = []
     for i in range(0, len(directory) - size + 1, size):
         entry = directory[i:i + size]
@@ -240,14 +252,18 @@ def _field_bytes(
 
 # C0 controls that may not appear inside field text (0x1F, the delimiter, is split on).
 _CONTROLS = re.compile("[\x00-\x1e]")
+_CONTROL_BYTES = re.compile(rb"[\x00-\x1d]")
 
 
 def _make_field(
-    tag: str, data: bytes, charsets: tuple[str, ...], warnings: list[str]
+    tag: str, data: bytes, charsets: tuple[str, ...], warnings: list[str],
+    controls: bool = True,
 ) -> tuple[Field, bool]:
     if tag < "010" and tag.isdigit():
         text, damaged = enc.decode(data, charsets)
-        return Field(tag=tag, data=_controls_marked(tag, text, warnings)), damaged
+        if controls:
+            text = _controls_marked(tag, text, warnings)
+        return Field(tag=tag, data=text), damaged
 
     if charsets[0] == enc.MARC8:
         # MARC-8 escapes are scoped to a subfield and the decoder drops controls, so the
@@ -260,12 +276,15 @@ def _make_field(
             damaged = damaged or bad
     else:
         # 0x1F never occurs inside a UTF-8 or GB18030 character: decode once, then split.
-        whole, damaged = enc.decode(data, charsets)
-        texts = _controls_marked(tag, whole, warnings).split("\x1f")
+        if data.isascii():
+            whole, damaged = data.decode("ascii"), False
+        else:
+            whole, damaged = enc.decode(data, charsets)
+        texts = (_controls_marked(tag, whole, warnings) if controls else whole).split("\x1f")
 
     head = texts[0]
     if len(head) == 2:
-        indicators = Indicators(head[0], head[1])
+        indicators = _new_tuple(Indicators, head)
     else:
         indicators = Indicators(*(head + "  ")[:2])
         if len(head) > 2:
@@ -274,12 +293,32 @@ def _make_field(
             warnings.append(f"field {tag}: data before the first subfield code kept as $a")
         else:
             warnings.append(f"field {tag}: missing indicators, taken as blank")
-    subfields = [Subfield(code=text[0], value=text[1:]) for text in texts[1:] if text]
-    for subfield in subfields:
-        if not (subfield.code.isascii() and subfield.code.isalnum()):
-            warnings.append(f"field {tag}: subfield code {subfield.code!r} is not a letter "
-                            "or digit")
-    return Field(tag=tag, indicators=indicators, subfields=subfields), damaged
+    del texts[0]
+    subfields = [_new_tuple(Subfield, (text[0], text[1:])) for text in texts if text]
+    codes = "".join([text[:1] for text in texts])
+    if codes and not (codes.isascii() and codes.isalnum()):
+        for subfield in subfields:
+            if not (subfield.code.isascii() and subfield.code.isalnum()):
+                warnings.append(f"field {tag}: subfield code {subfield.code!r} is not a letter "
+                                "or digit")
+    return _data_field(tag, indicators, subfields), damaged
+
+
+# Subfield and Indicators are named tuples: tuple.__new__ skips their keyword handling.
+_new_tuple = tuple.__new__
+_new_field = Field.__new__
+
+
+def _data_field(tag: str, indicators: Indicators, subfields: list[Subfield]) -> Field:
+    """Field(tag=..., indicators=..., subfields=...) without its argument checks, which our
+    own parsing already guarantees."""
+    field = _new_field(Field)
+    field.tag = tag
+    field.subfields = subfields
+    field._indicators = indicators
+    field.data = None
+    field.control_field = False
+    return field
 
 
 def _controls_marked(tag: str, text: str, warnings: list[str]) -> str:

@@ -172,19 +172,18 @@ def _year(fields: Fields, pub: Field | None) -> int | None:
 
 def normalize_marc21(fields: Fields, library: str | None, warnings: list[str]) -> dict:
     """The values of a normalized record, as keyword arguments for ``Record``."""
-    original = (_title(fields), _authors(fields), _publication(fields))
+    heading, authors, pub = _title(fields), _authors(fields), _publication(fields)
     romanized = None
-    if _swap_880(fields):
-        r_title, r_authors, r_pub = original
-        romanized = Romanized(r_title[0], r_authors, clean_bracketed(sub(r_pub, "b")))
-    title, subtitle, responsibility, sort_title = _title(fields)
+    if "880" in fields and _swap_880(fields):
+        romanized = Romanized(heading[0], authors, clean_bracketed(sub(pub, "b")))
+        heading, authors, pub = _title(fields), _authors(fields), _publication(fields)
+    title, subtitle, responsibility, sort_title = heading
     if title is None:
         warnings.append("no title (245) in the record")
-    pub = _publication(fields)
     held = hold.holdings(fields, library, "marc21")
     return {
         "title": title, "subtitle": subtitle, "responsibility": responsibility,
-        "sort_title": sort_title, "authors": _authors(fields),
+        "sort_title": sort_title, "authors": authors,
         "publisher": clean_bracketed(sub(pub, "b")), "place": clean_bracketed(sub(pub, "a")),
         "year": _year(fields, pub),
         "edition": clean(" ".join(subs(fields.first("250"), "ab"))

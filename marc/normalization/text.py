@@ -67,31 +67,40 @@ def subs(field: Field, codes: str) -> list[str]:
 
 
 def strip_markers(text: str) -> str:
-    return text.translate(_MARKERS)
+    if text.isascii():
+        return text  # the markers are C1 controls, never ASCII
+    if "\x88" in text or "\x89" in text or "\x98" in text or "\x9c" in text:
+        return text.translate(_MARKERS)
+    return text
+
+
+_PUNCT = " /:;=,"
 
 
 def clean(text: str | None) -> str | None:
     """Display text: markers removed, ISBD punctuation trimmed, spaces folded; '' is None."""
     if text is None:
         return None
-    text = " ".join(strip_markers(text).split())
-    text = _TRAILING.sub("", text)
+    text = " ".join(strip_markers(text).split()).rstrip(_PUNCT)
     if text.endswith(".") and not _keeps_period(text):
-        text = _TRAILING.sub("", text[:-1])
-    text = text.strip()
+        text = text[:-1].rstrip(_PUNCT)
     return text or None
+
+
+_LAST_WORD = re.compile(r"[^\s,;:(\[]*$")
+_INITIALISM = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]")
 
 
 def _keeps_period(text: str) -> bool:
     """An ellipsis, an initial (one capital letter: 'J.'), or a known abbreviation."""
     if text.endswith("..."):
         return True
-    word = re.split(r"[\s,;:(\[]", text[:-1])[-1]
+    word = _LAST_WORD.search(text, 0, len(text) - 1).group()
     if len(word) == 1 and word.isupper():
         return True
-    if re.fullmatch(r"(?:[^\W\d_]\.)+[^\W\d_]", word):
-        return True  # an initialism: D.C., U.S.A.
-    return word.lower() in _ABBREVIATIONS
+    if word.lower() in _ABBREVIATIONS:
+        return True
+    return "." in word and _INITIALISM.fullmatch(word) is not None  # D.C., U.S.A.
 
 
 def clean_bracketed(text: str | None) -> str | None:
