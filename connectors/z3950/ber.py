@@ -11,6 +11,7 @@ Both definite and indefinite lengths are read (Zebra and yaz-ztest send indefini
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -29,7 +30,9 @@ class Truncated(ProtocolError):
     """The bytes end before the value does (for framing: wait for more)."""
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a Present answer has tens of thousands of nodes, and a frozen dataclass costs
+# four times as much to create. Nothing mutates a Node after decoding.
+@dataclass(slots=True)
 class Node:
     cls: int
     number: int
@@ -153,6 +156,7 @@ def oid(value: tuple[int, ...], cls: int = UNIVERSAL, number: int = OID) -> byte
     return tlv(cls, number, bytes(out))
 
 
+@functools.lru_cache(maxsize=256)
 def decode_oid(data: bytes) -> tuple[int, ...]:
     if not data:
         raise ProtocolError("empty OBJECT IDENTIFIER")
@@ -173,7 +177,8 @@ def decode_oid(data: bytes) -> tuple[int, ...]:
 # --- decoding -----------------------------------------------------------------------------
 
 
-def _header(data: bytes, pos: int, end: int) -> tuple[int, int, bool, int | None, int]:
+def _header(data: bytes | memoryview, pos: int, end: int
+            ) -> tuple[int, int, bool, int | None, int]:
     """(class, number, constructed, length or None if indefinite, contents start)."""
     if pos >= end:
         raise Truncated("truncated BER: missing identifier")
@@ -250,16 +255,55 @@ def message_length(data: bytes | bytearray, limit: int) -> int | None:
     Raises ProtocolError for bytes that cannot start a value, and for a message that
     declares (or grows) beyond ``limit`` bytes.
     """
-    view = bytes(data[:limit + 1])
-    try:
-        return _span(view, 0, limit, 0)
-    except Truncated:
-        if len(data) > limit:
-            raise ProtocolError(f"message larger than the {limit}-byte cap") from None
-        return None
+    return Framer(limit).feed(data)
 
 
-def _span(data: bytes, pos: int, limit: int, depth: int) -> int:
+class Framer:
+    """Finds where a message ends in a buffer that grows as bytes arrive.
+
+    A definite length says so at once. An indefinite one is scanned child by child; the
+    scan resumes after the last complete child when more bytes come, so a large answer
+    arriving in many reads is walked about once, not once per read.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._resume = 0  # offset of the next top-level child not yet known complete
+
+    def reset(self) -> None:
+        self._resume = 0
+
+    def feed(self, data: bytes | bytearray) -> int | None:
+        view = memoryview(data)[:self.limit + 1]
+        try:
+            if self._resume:
+                return self._scan_children(view, self._resume)
+            _cls, _number, _constructed, length, start = _header(view, 0, len(view))
+            if length is not None:
+                if start + length > self.limit:
+                    raise ProtocolError(f"message declares {start + length} bytes, over the "
+                                        f"{self.limit}-byte cap")
+                return start + length if start + length <= len(view) else None
+            return self._scan_children(view, start)
+        except Truncated:
+            if len(data) > self.limit:
+                raise ProtocolError(f"message larger than the {self.limit}-byte cap") from None
+            return None
+        finally:
+            del view
+
+    def _scan_children(self, view: memoryview, pos: int) -> int | None:
+        while True:
+            self._resume = pos
+            if pos + 2 > len(view):
+                raise Truncated("indefinite value not complete yet")
+            if view[pos] == 0 and view[pos + 1] == 0:
+                self._resume = 0
+                return pos + 2
+            pos = _span(view, pos, self.limit, 1)
+
+
+def _span(data: bytes | memoryview, pos: int, limit: int, depth: int) -> int:
     """End offset of the value starting at ``pos``; Truncated if it is not all there."""
     if depth > MAX_DEPTH:
         raise ProtocolError("BER nested too deeply")

@@ -43,7 +43,9 @@ class Z3950Client:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._buffer = bytearray()
+        self._framer = ber.Framer(message_cap)
         self._ids = itertools.count(1)
+        self.awaiting = 0  # requests sent whose answers have not been read
         self.last_query: bytes | None = None  # the query behind the live result set
         self.last_hits = 0
 
@@ -99,11 +101,22 @@ class Z3950Client:
                       element_set: str | None = "F",
                       result_set: str = "default") -> pdu.PresentResult:
         """Fetch ``count`` records from ``start`` (1-based) of a result set."""
+        await self.send_present(start, count, syntax=syntax, element_set=element_set,
+                                result_set=result_set)
+        return await self.receive_present(start)
+
+    async def send_present(self, start: int, count: int, *, syntax: str = "usmarc",
+                           element_set: str | None = "F", result_set: str = "default") -> None:
+        """Ask for records without waiting: the caller can work while the server does."""
         request = pdu.present_request(
             result_set=result_set.encode("ascii"), start=start, count=count,
             syntax=pdu.SYNTAX[syntax], element_set=element_set.encode("ascii")
             if element_set else None, reference=self._reference())
-        result = pdu.read_present_response(await self._roundtrip(request, "Present"), start)
+        await self._send(request, "Present")
+
+    async def receive_present(self, start: int) -> pdu.PresentResult:
+        """The answer to the Present sent last."""
+        result = pdu.read_present_response(await self._receive("Present"), start)
         if result.diagnostics and not result.records:
             raise self._diagnostic(result.diagnostics[0])
         return result
@@ -112,6 +125,9 @@ class Z3950Client:
         """Say goodbye (best effort) and drop the connection."""
         writer, self._writer, self._reader = self._writer, None, None
         self.last_query = None
+        self._buffer.clear()
+        self._framer.reset()
+        self.awaiting = 0
         if writer is None:
             return
         if send and not writer.is_closing():
@@ -132,12 +148,31 @@ class Z3950Client:
         return Diagnostic(diagnosis.code, diagnosis.message, detail)
 
     async def _roundtrip(self, request: bytes, operation: str) -> ber.Node:
+        await self._send(request, operation)
+        return await self._receive(operation)
+
+    async def _send(self, request: bytes, operation: str) -> None:
         if self._writer is None or self._reader is None:
             raise Unreachable("the connection is not open")
         try:
             self._writer.write(request)
+            self.awaiting += 1
             await asyncio.wait_for(self._writer.drain(), self.timeout)
+        except TimeoutError:
+            await self.close(send=False)
+            raise ConnectorTimeout(f"{operation}: {self.host}:{self.port} did not take the "
+                                   f"request within {self.timeout:g} s") from None
+        except (ConnectionError, OSError) as exc:
+            await self.close(send=False)
+            raise Unreachable(f"{operation}: connection to {self.host}:{self.port} lost "
+                              f"({os_reason(exc)})") from None
+
+    async def _receive(self, operation: str) -> ber.Node:
+        if self._reader is None:
+            raise Unreachable("the connection is not open")
+        try:
             data = await asyncio.wait_for(self._read_message(), self.timeout)
+            self.awaiting -= 1
         except TimeoutError:
             await self.close(send=False)
             raise ConnectorTimeout(f"{operation}: no answer from {self.host}:{self.port} "
@@ -169,7 +204,7 @@ class Z3950Client:
                 if self._buffer[0] & 0xE0 != 0xA0:
                     raise ProtocolError(f"not a Z39.50 message (first byte "
                                         f"0x{self._buffer[0]:02x})")
-                size = ber.message_length(self._buffer, self.message_cap)
+                size = self._framer.feed(self._buffer)
                 if size is not None:
                     message = bytes(self._buffer[:size])
                     del self._buffer[:size]
@@ -177,5 +212,6 @@ class Z3950Client:
             chunk = await self._reader.read(_READ_SIZE)
             if not chunk:
                 self._buffer.clear()
+                self._framer.reset()
                 raise ConnectionResetError("connection closed by the server")
             self._buffer += chunk

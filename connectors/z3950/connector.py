@@ -21,7 +21,7 @@ from marc import read_bytes
 
 logger = logging.getLogger(__name__)
 
-PRESENT_CHUNK = 50  # records per Present request
+PRESENT_CHUNK = 100  # records per Present request
 MAX_IDLE = 2  # idle associations kept per library
 
 
@@ -78,20 +78,28 @@ class Z3950Connector(Connector):
             hits = await client.search(encoded)
         records, problems = [], []
         position, last = start, min(hits, start + count - 1)
+        present = {"syntax": self._syntax, "element_set": self.config.element_set}
+        if position <= last:
+            await client.send_present(position, min(PRESENT_CHUNK, last - position + 1),
+                                      **present)
         while position <= last:
-            chunk = min(PRESENT_CHUNK, last - position + 1)
             try:
-                result = await client.present(position, chunk, syntax=self._syntax,
-                                              element_set=self.config.element_set)
+                result = await client.receive_present(position)
             except Diagnostic as exc:
                 if exc.code == 13 and records:
                     break  # the result set shrank under us: keep what we have
                 raise
             if not result.records:
                 break
+            following = position + len(result.records)
+            if following <= last:
+                # Ask for the next chunk before reading this one: the server fetches while
+                # we decode and normalize.
+                await client.send_present(following,
+                                          min(PRESENT_CHUNK, last - following + 1), **present)
             for item in result.records:
                 records.extend(self._records_of(item, problems))
-            position += len(result.records)
+            position = following
         return SearchPage(hits, start, tuple(records), tuple(problems))
 
     def _records_of(self, item: pdu.RetrievedRecord, problems: list[str]) -> list:
@@ -123,7 +131,8 @@ class Z3950Connector(Connector):
         return self._new_client(), False
 
     async def _give_back(self, client: Z3950Client) -> None:
-        if client.is_open and len(self._idle) < MAX_IDLE:
+        # An association with an answer still on its way would hand it to the next search.
+        if client.is_open and not client.awaiting and len(self._idle) < MAX_IDLE:
             self._idle.append(client)
         else:
             await client.close()

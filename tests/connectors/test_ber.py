@@ -94,3 +94,26 @@ def test_node_accessors_check_types():
         node.as_int()
     with pytest.raises(ProtocolError):
         ber.decode(ber.integer(300)).as_bool()
+
+
+def test_framer_resumes_on_a_growing_buffer():
+    """Bytes arrive a few at a time into one bytearray (as from a socket): the framer must
+    find the end exactly when it arrives, and never pin the buffer against growing."""
+    children = b"".join(ber.octets(bytes([i]) * 300) for i in range(20))
+    message = b"\xb9\x80" + children + b"\x00\x00"
+    follower = ber.integer(7, CONTEXT, 1)
+    framer = ber.Framer(1 << 20)
+    buffer = bytearray()
+    found = None
+    for i in range(0, len(message) + len(follower), 37):
+        buffer += (message + follower)[i:i + 37]
+        found = framer.feed(buffer)
+        if found is not None:
+            break
+    assert found == len(message)
+    assert len(buffer) >= len(message)
+    # What came after the message is the start of the next one, framed from scratch.
+    del buffer[:found]
+    assert follower.startswith(bytes(buffer))
+    buffer += follower[len(buffer):]
+    assert framer.feed(buffer) == len(follower)
