@@ -106,7 +106,7 @@ def decode(data: bytes, charsets: tuple[str, ...]) -> tuple[str, bool]:
     if data.isascii():
         return data.decode("ascii"), False
     try:
-        return _nfc(data.decode(first)), False
+        return nfc(data.decode(first)), False
     except UnicodeDecodeError:
         pass
     for charset in second:
@@ -116,11 +116,11 @@ def decode(data: bytes, charsets: tuple[str, ...]) -> tuple[str, bool]:
             continue
         # GB18030 decodes almost any byte string; believe it only for plausible Chinese.
         if charset != GB18030 or _plausible_chinese(text):
-            return _nfc(text), False
-    return _nfc(data.decode(first, errors="replace")), True
+            return nfc(text), False
+    return nfc(data.decode(first, errors="replace")), True
 
 
-def _nfc(text: str) -> str:
+def nfc(text: str) -> str:
     """NFC, as MARC-8 text already is: the same record must compare equal from any source."""
     if unicodedata.is_normalized("NFC", text):
         return text

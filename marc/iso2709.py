@@ -150,13 +150,8 @@ def parse_record(chunk: bytes, *, flavour: str = AUTO, encoding: str = enc.AUTO)
         body = body[:-1]
     else:
         warnings.append("no record terminator: the record may be truncated")
-    raw_fields = _field_bytes(entries, body, warnings)
-    if not raw_fields:
-        raise MarcError("no field could be located in the record's data")
-
-    tags = [tag for tag, _ in raw_fields]
     if flavour == AUTO:
-        flavour = detect_flavour(tags)
+        flavour = detect_flavour([tag for tag, _offset, _length in entries])
     charset = enc.guess_encoding(body, flavour, leader[9]) if encoding == enc.AUTO else encoding
     charsets = enc.fallbacks_for(charset, encoding)
 
@@ -166,12 +161,50 @@ def parse_record(chunk: bytes, *, flavour: str = AUTO, encoding: str = enc.AUTO)
     # Controls inside the data are rare: look for them once in the record's bytes (MARC-8
     # text is still checked field by field, since its decoder can produce them).
     controls = charsets[0] == enc.MARC8 or _CONTROL_BYTES.search(body) is not None
+
+    texts = _whole_record_text(entries, body, charset) if charsets[0] != enc.MARC8 else None
+    if texts is not None:
+        # The usual case: one decode for the record, fields cut from the text, and odd
+        # subfield codes looked for once in the whole record.
+        check_codes = _ODD_CODE.search("\x1e".join(texts)) is not None
+        for (tag, _offset, _length), text in zip(entries, texts, strict=True):
+            if controls:
+                text = _controls_marked(tag, text, warnings)
+            fields.append(_field_from_text(tag, text, warnings, check_codes))
+        return Parsed(record, flavour, charset, tuple(warnings))
+
+    raw_fields = _field_bytes(entries, body, warnings)
+    if not raw_fields:
+        raise MarcError("no field could be located in the record's data")
     for tag, data in raw_fields:
         field, damaged = _make_field(tag, data, charsets, warnings, controls)
         if damaged:
             warnings.append(f"field {tag}: bytes not valid {charset} were replaced by \ufffd")
         fields.append(field)
     return Parsed(record, flavour, charset, tuple(warnings))
+
+
+def _whole_record_text(
+    entries: list[tuple[str, int | None, int | None]], body: bytes, charset: str
+) -> list[str] | None:
+    """Each field's text, when the directory describes the data exactly (fields back to
+    back, each ending in the one terminator it has) and the whole record decodes cleanly;
+    otherwise None, and the record is read field by field with repairs."""
+    expected = 0
+    for _tag, offset, length in entries:
+        if (offset != expected or not length or offset + length > len(body)
+                or body[offset + length - 1] != FIELD_END):
+            return None
+        expected += length
+    if expected != len(body) or body.count(b"\x1e") != len(entries):
+        return None
+    try:
+        text = body.decode(charset)
+    except (UnicodeDecodeError, LookupError):
+        return None
+    texts = enc.nfc(text).split("\x1e")
+    texts.pop()  # what follows the last terminator: nothing
+    return texts
 
 
 _ENTRY_4500 = re.compile(rb"(...)(\d{4})(\d{5})", re.S)
@@ -263,7 +296,7 @@ def _make_field(
         text, damaged = enc.decode(data, charsets)
         if controls:
             text = _controls_marked(tag, text, warnings)
-        return Field(tag=tag, data=text), damaged
+        return _control_field(tag, text), damaged
 
     if charsets[0] == enc.MARC8:
         # MARC-8 escapes are scoped to a subfield and the decoder drops controls, so the
@@ -282,6 +315,28 @@ def _make_field(
             whole, damaged = enc.decode(data, charsets)
         texts = (_controls_marked(tag, whole, warnings) if controls else whole).split("\x1f")
 
+    return _data_field_from(tag, texts, warnings), damaged
+
+
+def _field_from_text(tag: str, text: str, warnings: list[str], check_codes: bool) -> Field:
+    if tag < "010" and tag.isdigit():
+        return _control_field(tag, text)
+    texts = text.split("\x1f")
+    head = texts[0]
+    if len(head) == 2 and not check_codes:
+        # The usual case, with no per-subfield checks left to make.
+        del texts[0]
+        return _data_field(tag, _new_tuple(Indicators, head),
+                           [_new_tuple(Subfield, (t[0], t[1:])) for t in texts if t])
+    return _data_field_from(tag, texts, warnings)
+
+
+# A subfield delimiter followed by something other than an ASCII letter or digit.
+_ODD_CODE = re.compile("\x1f(?:[^0-9A-Za-z]|$)")
+
+
+def _data_field_from(tag: str, texts: list[str], warnings: list[str]) -> Field:
+    """A data field from its text cut at the subfield delimiters (indicators first)."""
     head = texts[0]
     if len(head) == 2:
         indicators = _new_tuple(Indicators, head)
@@ -301,12 +356,23 @@ def _make_field(
             if not (subfield.code.isascii() and subfield.code.isalnum()):
                 warnings.append(f"field {tag}: subfield code {subfield.code!r} is not a letter "
                                 "or digit")
-    return _data_field(tag, indicators, subfields), damaged
+    return _data_field(tag, indicators, subfields)
 
 
 # Subfield and Indicators are named tuples: tuple.__new__ skips their keyword handling.
 _new_tuple = tuple.__new__
 _new_field = Field.__new__
+
+
+def _control_field(tag: str, data: str) -> Field:
+    """Field(tag=..., data=...) without its argument checks."""
+    field = _new_field(Field)
+    field.tag = tag
+    field.subfields = []
+    field._indicators = None
+    field.data = data
+    field.control_field = True
+    return field
 
 
 def _data_field(tag: str, indicators: Indicators, subfields: list[Subfield]) -> Field:
