@@ -154,29 +154,37 @@ class Z3950Client:
     async def _send(self, request: bytes, operation: str) -> None:
         if self._writer is None or self._reader is None:
             raise Unreachable("the connection is not open")
-        try:
+        async with self._failures(operation, "did not take the request"):
             self._writer.write(request)
             self.awaiting += 1
             await asyncio.wait_for(self._writer.drain(), self.timeout)
-        except TimeoutError:
-            await self.close(send=False)
-            raise ConnectorTimeout(f"{operation}: {self.host}:{self.port} did not take the "
-                                   f"request within {self.timeout:g} s") from None
-        except (ConnectionError, OSError) as exc:
-            await self.close(send=False)
-            raise Unreachable(f"{operation}: connection to {self.host}:{self.port} lost "
-                              f"({os_reason(exc)})") from None
 
     async def _receive(self, operation: str) -> ber.Node:
         if self._reader is None:
             raise Unreachable("the connection is not open")
-        try:
+        async with self._failures(operation, "gave no answer"):
             data = await asyncio.wait_for(self._read_message(), self.timeout)
             self.awaiting -= 1
+            try:
+                node = ber.decode(data)
+            except ProtocolError as exc:
+                raise ProtocolError(f"unreadable answer: {exc}") from None
+        if node.is_(ber.CONTEXT, pdu.CLOSE):
+            await self.close(send=False)
+            raise Unreachable(f"{operation}: the server closed the association "
+                              f"({pdu.read_close(node)})")
+        return node
+
+    @contextlib.asynccontextmanager
+    async def _failures(self, operation: str, silence: str):
+        """Any failure of the conversation drops the association (its state is unknown)
+        and becomes the library's error, naming the operation."""
+        try:
+            yield
         except TimeoutError:
             await self.close(send=False)
-            raise ConnectorTimeout(f"{operation}: no answer from {self.host}:{self.port} "
-                                   f"within {self.timeout:g} s") from None
+            raise ConnectorTimeout(f"{operation}: {self.host}:{self.port} {silence} within "
+                                   f"{self.timeout:g} s") from None
         except (ConnectionError, OSError) as exc:
             await self.close(send=False)
             raise Unreachable(f"{operation}: connection to {self.host}:{self.port} lost "
@@ -184,16 +192,6 @@ class Z3950Client:
         except ProtocolError as exc:
             await self.close(send=False)
             raise ProtocolError(f"{operation}: {exc}") from None
-        try:
-            node = ber.decode(data)
-        except ProtocolError as exc:
-            await self.close(send=False)
-            raise ProtocolError(f"{operation}: unreadable answer: {exc}") from None
-        if node.is_(ber.CONTEXT, pdu.CLOSE):
-            await self.close(send=False)
-            raise Unreachable(f"{operation}: the server closed the association "
-                              f"({pdu.read_close(node)})")
-        return node
 
     async def _read_message(self) -> bytes:
         assert self._reader is not None

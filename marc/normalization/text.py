@@ -188,22 +188,20 @@ def issn(raw: str) -> str | None:
 
 def collect_isbns(values: list[tuple[str, str]], warnings: list[str]) -> tuple[str, ...]:
     """Valid ISBN-13s from (where, raw) pairs; each invalid one is reported, not kept."""
-    out: list[str] = []
-    for where, raw in values:
-        value = isbn13(raw)
-        if value is None:
-            warnings.append(f"invalid ISBN {raw.strip()!r} in {where} left out")
-        elif value not in out:
-            out.append(value)
-    return tuple(out)
+    return _collect(values, isbn13, "ISBN", warnings)
 
 
 def collect_issns(values: list[tuple[str, str]], warnings: list[str]) -> tuple[str, ...]:
+    """Valid ISSNs (NNNN-NNNC) from (where, raw) pairs; invalid ones reported, not kept."""
+    return _collect(values, issn, "ISSN", warnings)
+
+
+def _collect(values, check, kind: str, warnings: list[str]) -> tuple[str, ...]:
     out: list[str] = []
     for where, raw in values:
-        value = issn(raw)
+        value = check(raw)
         if value is None:
-            warnings.append(f"invalid ISSN {raw.strip()!r} in {where} left out")
+            warnings.append(f"invalid {kind} {raw.strip()!r} in {where} left out")
         elif value not in out:
             out.append(value)
     return tuple(out)
