@@ -8,11 +8,11 @@ import json
 import sys
 
 from broker import config as config_module
+from broker import search as searching
 from broker.cql import parse
 from broker.errors import UsageError
-from broker.search import search_libraries
-
-SORTS = ("relevance", "year", "-year", "title")
+from broker.rank import SORTS
+from broker.session import SearchSession
 
 
 def register(subparsers, common: argparse.ArgumentParser) -> None:
@@ -25,14 +25,17 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         epilog='Example: balis search --library bnu \'title="中国发展报告" and year>=1995\'')
     search.add_argument("query", metavar="QUERY", help="CQL query")
     search.add_argument("--library", action="append", default=[], metavar="ID",
-                        help="a library to search (repeatable)")
+                        help="a library to search (repeatable; default: every searchable "
+                             "member)")
     search.add_argument("--max-per-library", type=int, metavar="N",
                         help="records fetched per library (default: from the config)")
     search.add_argument("--timeout", type=float, metavar="S",
                         help="seconds each library may take (default: from the config)")
     search.add_argument("--sort", choices=SORTS, default="relevance",
-                        help="order of records (only 'relevance' = library order until "
-                             "the broker merges results)")
+                        help="relevance (default), year, -year, or title (Chinese titles in "
+                             "pinyin order)")
+    search.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress line on the terminal")
     search.add_argument("--json", action="store_true",
                         help="print the result as JSON (CONTRACTS section 5)")
     search.set_defaults(handler=run_search)
@@ -42,24 +45,32 @@ def run_search(args: argparse.Namespace) -> int:
     from broker.cli import config_path
 
     consortium = config_module.load(config_path(args))
-    query = parse(args.query)
-    if not args.library:
-        raise UsageError("give --library ID: searching every library at once arrives with "
-                         "the broker's fan-out (not built yet)")
-    if len(args.library) > consortium.max_selected:
-        raise UsageError(f"at most {consortium.max_selected} libraries per search, "
-                         f"not {len(args.library)}")
-    libraries = [consortium.library(lid) for lid in dict.fromkeys(args.library)]
+    parse(args.query)  # a bad query is exit 2 before any library is asked
     if args.max_per_library is not None and args.max_per_library < 0:
         raise UsageError("--max-per-library must be 0 or more")
-    result = asyncio.run(search_libraries(libraries, query, args.query,
-                                          count=args.max_per_library, timeout=args.timeout))
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    live = sys.stderr.isatty() and not args.quiet
+    result = asyncio.run(searching.run_search(
+        consortium, args.query, args.library or None, per_library=args.max_per_library,
+        timeout=args.timeout, sort=args.sort, progress=_progress_line if live else None))
+    if live:
+        sys.stderr.write("\r\033[K")
     if args.json:
         json.dump(result, sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
         _print_human(result)
     return 0 if any(lib["status"] == "ok" for lib in result["libraries"]) else 1
+
+
+def _progress_line(session: SearchSession) -> None:
+    states = session.states.values()
+    done = sum(s.finished for s in states)
+    hits = sum(s.hits or 0 for s in states)
+    sys.stderr.write(f"\r\033[K{done}/{len(session.states)} libraries answered, {hits} hits, "
+                     f"{len(session.merger.clusters)} records so far")
+    sys.stderr.flush()
 
 
 def _print_human(result: dict) -> None:

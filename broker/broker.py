@@ -1,0 +1,242 @@
+"""The broker: one query to many member libraries in parallel, merged as they answer.
+
+It owns what connectors do not: deadlines (each library's own timeout, and an overall one),
+the connection budget across all concurrent searches (a library waiting for it is
+``pending``, never dropped), member health and suspension, and the sessions readers page
+through. It never imports Flask or a database; the web and the CLI drive it on one event
+loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections import OrderedDict
+
+import aiohttp
+
+import connectors
+from broker.config import Consortium, Library
+from broker.cql import parse
+from broker.errors import (
+    ConnectorError,
+    ConnectorTimeout,
+    Diagnostic,
+    UnsupportedQuery,
+    UsageError,
+)
+from broker.health import LibraryHealth
+from broker.session import SearchSession
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BUDGET = 256  # library searches running at once, over all sessions
+DEADLINE_MARGIN = 10.0  # overall deadline: the slowest library's timeout plus this
+SESSION_TTL = 900.0  # seconds a session lives after its last use
+MAX_SESSIONS = 500
+
+
+class Broker:
+    def __init__(self, consortium: Consortium, *, budget: int = DEFAULT_BUDGET,
+                 session_ttl: float = SESSION_TTL, max_sessions: int = MAX_SESSIONS) -> None:
+        self.consortium = consortium
+        self._budget = asyncio.Semaphore(budget)
+        self.session_ttl = session_ttl
+        self.max_sessions = max_sessions
+        self.sessions: OrderedDict[str, SearchSession] = OrderedDict()
+        self.health = {lib.id: LibraryHealth(lib.id) for lib in consortium.libraries}
+        self._connectors: dict[str, connectors.Connector] = {}
+        self._http: aiohttp.ClientSession | None = None
+
+    # --- lifetime -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Broker:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        for session in list(self.sessions.values()):
+            if session.task is not None and not session.task.done():
+                session.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await session.task
+        await asyncio.gather(*(c.close() for c in self._connectors.values()),
+                             return_exceptions=True)
+        self._connectors.clear()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    def _connector(self, library: Library) -> connectors.Connector:
+        connector = self._connectors.get(library.id)
+        if connector is None:
+            if self._http is None:
+                # One HTTP session for the broker's lifetime: pooled, per-host limited.
+                self._http = aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(limit=0, limit_per_host=8))
+            connector = self._connectors[library.id] = connectors.create(library, self._http)
+        return connector
+
+    # --- choosing libraries -------------------------------------------------------------
+
+    def select(self, library_ids: list[str] | None) -> list[Library]:
+        """The libraries of a search; without a choice, every searchable member."""
+        if not library_ids:
+            chosen = [lib for lib in self.consortium.libraries if lib.searchable]
+            if not chosen:
+                raise UsageError("no library in the configuration can be searched")
+            return chosen
+        unique = list(dict.fromkeys(library_ids))
+        if len(unique) > self.consortium.max_selected:
+            raise UsageError(f"choose at most {self.consortium.max_selected} libraries per "
+                             f"search ({len(unique)} chosen)")
+        return [self.consortium.library(lid) for lid in unique]
+
+    # --- searching ----------------------------------------------------------------------
+
+    async def search(self, query_text: str, library_ids: list[str] | None = None, *,
+                     per_library: int | None = None, timeout: float | None = None
+                     ) -> SearchSession:
+        """Start a search and return its session at once; it fills in as libraries answer.
+
+        Raises QueryError for a bad query, UsageError/ConfigError for a bad selection.
+        """
+        query = parse(query_text)
+        libraries = self.select(library_ids)
+        self._expire()
+        session = SearchSession(secrets.token_hex(8), query_text, query, libraries,
+                                per_library=per_library, timeout=timeout)
+        self.sessions[session.id] = session
+        session.task = asyncio.create_task(self._run(session), name=f"search-{session.id}")
+        return session
+
+    def get(self, session_id: str) -> SearchSession | None:
+        self._expire()
+        session = self.sessions.get(session_id)
+        if session is not None:
+            self.sessions.move_to_end(session_id)
+            session.last_access = time.monotonic()
+        return session
+
+    async def _run(self, session: SearchSession) -> None:
+        timeouts = [session.timeout or (s.library.connector.timeout if s.library.connector
+                                        else 0) for s in session.states.values()]
+        deadline = max(timeouts, default=0) + DEADLINE_MARGIN
+        tasks = {asyncio.create_task(self._ask(session, state.library, start=1)): lid
+                 for lid, state in session.states.items()}
+        _done, late = await asyncio.wait(tasks, timeout=deadline)
+        for task in late:
+            task.cancel()
+        for task in late:
+            state = session.states[tasks[task]]
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            if not state.finished:
+                state.status = "timeout"
+                state.error = ("the search's overall deadline passed before this library "
+                               "could be asked (the consortium is busy)")
+        session.touch()
+
+    async def _ask(self, session: SearchSession, library: Library, *, start: int) -> None:
+        """One request to one library, recorded in the session; never raises."""
+        state = session.states[library.id]
+        health = self.health[library.id]
+        if library.connector is None:
+            state.status, state.error = "error", "this library cannot be searched yet"
+            session.touch()
+            return
+        pause = health.suspended_for()
+        if pause and start == 1:
+            state.status = "error"
+            state.error = (f"temporarily suspended after {health.consecutive_failures} failed "
+                           f"searches in a row (last: {health.last_error}); tried again in "
+                           f"{pause:.0f} s")
+            session.touch()
+            return
+        limit = session.timeout or library.connector.timeout
+        count = session.per_library or library.connector.max_records
+        async with self._budget:  # waiting here, the library shows as pending
+            began = time.monotonic()
+            try:
+                page = await asyncio.wait_for(
+                    self._connector(library).search(session.query, start=start, count=count),
+                    limit)
+            except (TimeoutError, ConnectorTimeout) as exc:
+                self._failed(session, library, "timeout", str(exc) if isinstance(
+                    exc, ConnectorTimeout) else f"no answer within {limit:g} s", began)
+                return
+            except (Diagnostic, UnsupportedQuery) as exc:
+                # The library answered: its catalogue cannot do this query.
+                self._failed(session, library, "error", str(exc), began, healthy=True)
+                return
+            except ConnectorError as exc:
+                self._failed(session, library, "error", str(exc), began)
+                return
+            except Exception as exc:  # a bug must cost one library, not the search
+                logger.exception("%s: unexpected failure", library.id)
+                self._failed(session, library, "error", f"internal error: {exc}", began)
+                return
+        seconds = time.monotonic() - began
+        health.record(True, seconds)
+        if start == 1:
+            state.status, state.hits = "ok", page.hits
+            state.elapsed_ms = round(seconds * 1000)
+        for problem in page.problems:
+            logger.warning("%s: %s", library.id, problem)
+        session.add_records(library.id, start, page.records, page.problems)
+
+    def _failed(self, session: SearchSession, library: Library, status: str, error: str,
+                began: float, *, healthy: bool = False) -> None:
+        seconds = time.monotonic() - began
+        self.health[library.id].record(healthy, seconds, None if healthy else error)
+        state = session.states[library.id]
+        if state.status == "pending":  # a failed fetch-more keeps the first answer's state
+            state.status, state.error = status, error
+            state.elapsed_ms = round(seconds * 1000)
+        else:
+            state.problems.append(f"fetching more failed: {error}")
+        session.touch()
+
+    async def fetch_more(self, session: SearchSession, wanted: int) -> None:
+        """Make at least ``wanted`` merged records available if the libraries have them.
+
+        Asks each library that has more for its next page (Z39.50 presents from the result
+        set it already has); finished work is never repeated.
+        """
+        async with session.fetch_lock:
+            while len(session.merger.clusters) < wanted:
+                more = [s.library for s in session.states.values() if s.has_more]
+                if not more:
+                    return
+                before = sum(s.fetched for s in session.states.values())
+                await asyncio.gather(*(
+                    self._ask(session, lib, start=session.states[lib.id].next_start)
+                    for lib in more))
+                if sum(s.fetched for s in session.states.values()) == before:
+                    return  # nothing came: do not loop
+
+    async def wait(self, session: SearchSession) -> SearchSession:
+        """Until every library is done or timed out."""
+        if session.task is not None:
+            await asyncio.shield(session.task)
+        return session
+
+    # --- upkeep -------------------------------------------------------------------------
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for sid, session in list(self.sessions.items()):
+            if now - session.last_access > self.session_ttl and session.done:
+                del self.sessions[sid]
+        while len(self.sessions) > self.max_sessions:
+            _sid, oldest = self.sessions.popitem(last=False)
+            if oldest.task is not None and not oldest.task.done():
+                oldest.task.cancel()
+
+    def health_report(self) -> list[dict]:
+        return [self.health[lib.id].report() for lib in self.consortium.libraries]
