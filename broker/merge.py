@@ -50,11 +50,10 @@ def edition_key(edition: str | None) -> str:
     for numeral, digit in _CHINESE_NUMERALS.items():
         text = text.replace(f"第{numeral}", f"第{digit}")
     digits = _DIGITS.search(text)
-    if digits:
-        return str(int(digits.group()))
-    folded = fold(text)
-    # "First edition", "初版", "1st ed" all mean the first: the same as no statement.
-    return "" if folded in ("firstedition", "初版", "第一版", "1sted") else folded
+    key = str(int(digits.group())) if digits else fold(text)
+    # A first edition is what a record without an edition statement describes too (LC
+    # writes 第1版 where Chinese catalogues write nothing).
+    return "" if key in ("1", "0", "firstedition", "初版") else key
 
 
 def kind_of(record: Record) -> str:
@@ -171,8 +170,8 @@ class Merger:
                                               and not candidate.isbns & set(record.isbns)):
                 cluster = candidate
         if cluster is None:
-            cluster = Cluster(id=f"{library}:{record.id}" if record.id else
-                              f"{library}:#{len(self.clusters) + 1}",
+            # Normalized ids already name their library ("bnu:990002180740203961").
+            cluster = Cluster(id=record.id or f"{library}:#{len(self.clusters) + 1}",
                               first_seen=len(self.clusters))
             self.clusters.append(cluster)
         cluster.add(library, record)
