@@ -3,8 +3,9 @@
 It owns what connectors do not: deadlines (each library's own timeout, and an overall one),
 the connection budget across all concurrent searches (a library waiting for it is
 ``pending``, never dropped), member health and suspension, and the sessions readers page
-through. It never imports Flask or a database; the web and the CLI drive it on one event
-loop.
+through, kept in a ``broker.store`` (this process's memory, or Redis shared by several
+web processes). It never imports Flask or a database; the web and the CLI drive it on one
+event loop.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import contextlib
 import logging
 import secrets
 import time
-from collections import OrderedDict
 
 import aiohttp
 
@@ -30,23 +30,25 @@ from broker.errors import (
 )
 from broker.health import LibraryHealth
 from broker.session import SearchSession
+from broker.store import MAX_SESSIONS, SESSION_TTL, MemoryStore, SessionStore
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BUDGET = 256  # library searches running at once, over all sessions
 DEADLINE_MARGIN = 10.0  # overall deadline: the slowest library's timeout plus this
-SESSION_TTL = 900.0  # seconds a session lives after its last use
-MAX_SESSIONS = 500
+WAIT_POLL = 0.2  # seconds between looks at a session another process runs
 
 
 class Broker:
     def __init__(self, consortium: Consortium, *, budget: int = DEFAULT_BUDGET,
-                 session_ttl: float = SESSION_TTL, max_sessions: int = MAX_SESSIONS) -> None:
+                 store: SessionStore | None = None, session_ttl: float = SESSION_TTL,
+                 max_sessions: int = MAX_SESSIONS) -> None:
+        """``store``: where sessions live (default: a MemoryStore with ``session_ttl`` and
+        ``max_sessions``; ``broker.store.store_from_env()`` for Redis when configured). The
+        broker closes it when it closes."""
         self.consortium = consortium
         self._budget = asyncio.Semaphore(budget)
-        self.session_ttl = session_ttl
-        self.max_sessions = max_sessions
-        self.sessions: OrderedDict[str, SearchSession] = OrderedDict()
+        self.store = store if store is not None else MemoryStore(session_ttl, max_sessions)
         self.health = {lib.id: LibraryHealth(lib.id) for lib in consortium.libraries}
         self._connectors: dict[str, connectors.Connector] = {}
         self._http: aiohttp.ClientSession | None = None
@@ -60,7 +62,7 @@ class Broker:
         await self.close()
 
     async def close(self) -> None:
-        for session in list(self.sessions.values()):
+        for session in self.store.live():
             if session.task is not None and not session.task.done():
                 session.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -71,6 +73,7 @@ class Broker:
         if self._http is not None:
             await self._http.close()
             self._http = None
+        await self.store.close()
 
     def _connector(self, library: Library) -> connectors.Connector:
         connector = self._connectors.get(library.id)
@@ -108,25 +111,26 @@ class Broker:
         """
         query = parse(query_text)
         libraries = self.select(library_ids)
-        self._expire()
         session = SearchSession(secrets.token_hex(8), query_text, query, libraries,
                                 per_library=per_library, timeout=timeout)
-        self.sessions[session.id] = session
+        await self.store.add(session)
         session.task = asyncio.create_task(self._run(session), name=f"search-{session.id}")
         return session
 
-    def get(self, session_id: str) -> SearchSession | None:
-        self._expire()
-        session = self.sessions.get(session_id)
-        if session is not None:
-            self.sessions.move_to_end(session_id)
-            session.last_access = time.monotonic()
-        return session
+    async def get(self, session_id: str) -> SearchSession | None:
+        """The session with its newest state (it may have been started by another process
+        sharing the store); None when unknown or expired."""
+        return await self.store.get(session_id, self.consortium)
 
-    async def _run(self, session: SearchSession) -> None:
+    @staticmethod
+    def _deadline(session: SearchSession) -> float:
+        """Seconds the first round may take: the slowest library's timeout and a margin."""
         timeouts = [session.timeout or (s.library.connector.timeout if s.library.connector
                                         else 0) for s in session.states.values()]
-        deadline = max(timeouts, default=0) + DEADLINE_MARGIN
+        return max(timeouts, default=0) + DEADLINE_MARGIN
+
+    async def _run(self, session: SearchSession) -> None:
+        deadline = self._deadline(session)
         tasks = {asyncio.create_task(self._ask(session, state.library, start=1)): lid
                  for lid, state in session.states.items()}
         _done, late = await asyncio.wait(tasks, timeout=deadline)
@@ -141,9 +145,14 @@ class Broker:
                 state.error = ("the search's overall deadline passed before this library "
                                "could be asked (the consortium is busy)")
         session.touch()
+        await self.store.save(session)
 
     async def _ask(self, session: SearchSession, library: Library, *, start: int) -> None:
-        """One request to one library, recorded in the session; never raises."""
+        """One request to one library, recorded in the session and saved; never raises."""
+        await self._request(session, library, start=start)
+        await self.store.save(session)
+
+    async def _request(self, session: SearchSession, library: Library, *, start: int) -> None:
         state = session.states[library.id]
         health = self.health[library.id]
         if library.connector is None:
@@ -206,9 +215,12 @@ class Broker:
         """Make at least ``wanted`` merged records available if the libraries have them.
 
         Asks each library that has more for its next page (Z39.50 presents from the result
-        set it already has); finished work is never repeated.
+        set it already has, another process's search from ``next_start``); finished work is
+        never repeated.
         """
-        async with session.fetch_lock:
+        async with session.fetch_lock, self.store.fetching(session):
+            if session.task is None and not session.done:
+                return  # another process runs this search's first round, and saves it
             while len(session.merger.clusters) < wanted:
                 more = [s.library for s in session.states.values() if s.has_more]
                 if not more:
@@ -224,19 +236,15 @@ class Broker:
         """Until every library is done or timed out."""
         if session.task is not None:
             await asyncio.shield(session.task)
+            return session
+        # Run by another process: follow its saved state until done or past its deadline.
+        give_up = session.started + self._deadline(session) + DEADLINE_MARGIN
+        while not session.done and time.monotonic() < give_up:
+            await asyncio.sleep(WAIT_POLL)
+            await self.store.refresh(session)
         return session
 
     # --- upkeep -------------------------------------------------------------------------
-
-    def _expire(self) -> None:
-        now = time.monotonic()
-        for sid, session in list(self.sessions.items()):
-            if now - session.last_access > self.session_ttl and session.done:
-                del self.sessions[sid]
-        while len(self.sessions) > self.max_sessions:
-            _sid, oldest = self.sessions.popitem(last=False)
-            if oldest.task is not None and not oldest.task.done():
-                oldest.task.cancel()
 
     def health_report(self) -> list[dict]:
         return [self.health[lib.id].report() for lib in self.consortium.libraries]

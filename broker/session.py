@@ -57,6 +57,10 @@ class SearchSession:
         self.timeout = timeout
         self.states = {lib.id: LibraryState(lib) for lib in libraries}
         self.merger = Merger()
+        # Every record given to the merger, in order: feeding them again to a new Merger
+        # rebuilds the same clusters (broker.store does, in another process).
+        self.arrivals: list[tuple[str, Record]] = []
+        self.version = 0  # the revision of this session's stored state (broker.store)
         self.terms = rank.query_terms(query)
         self.started = time.monotonic()
         self.finished_at: float | None = None
@@ -70,6 +74,7 @@ class SearchSession:
     def add_records(self, library: str, start: int, records: tuple[Record, ...],
                     problems: tuple[str, ...] = ()) -> None:
         state = self.states[library]
+        self.arrivals.extend((library, record) for record in records)
         self.merger.add(library, records)
         state.fetched += len(records)
         state.next_start = max(state.next_start, start + len(records))

@@ -38,6 +38,12 @@ class Holding:
             "status": self.status, "due": self.due,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Holding:
+        """The inverse of ``as_dict``."""
+        return cls(data.get("library"), data.get("location"), data.get("call_number"),
+                   data.get("barcode"), data.get("status"), data.get("due"))
+
 
 @dataclass(frozen=True, slots=True)
 class Classification:
@@ -46,6 +52,11 @@ class Classification:
 
     def as_dict(self) -> dict[str, str]:
         return {"scheme": self.scheme, "value": self.value}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Classification:
+        """The inverse of ``as_dict``."""
+        return cls(data["scheme"], data["value"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +69,11 @@ class Romanized:
 
     def as_dict(self) -> dict[str, Any]:
         return {"title": self.title, "authors": list(self.authors), "publisher": self.publisher}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Romanized:
+        """The inverse of ``as_dict``."""
+        return cls(data.get("title"), tuple(data.get("authors") or ()), data.get("publisher"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,3 +123,29 @@ class Record:
             "romanized": self.romanized.as_dict() if self.romanized else None,
             "warnings": list(self.warnings),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Record:
+        """The inverse of ``as_dict`` (lists back to tuples; ``source`` is None).
+
+        Keys ``as_dict`` does not write are ignored, so a merged record (CONTRACTS section
+        5, with ``libraries`` and ``sources``) reads too; a missing key takes its default.
+        """
+        romanized = data.get("romanized")
+        return cls(
+            id=data.get("id"), format=data["format"], title=data.get("title"),
+            subtitle=data.get("subtitle"), responsibility=data.get("responsibility"),
+            authors=tuple(data.get("authors") or ()), publisher=data.get("publisher"),
+            place=data.get("place"), year=data.get("year"), edition=data.get("edition"),
+            extent=data.get("extent"), language=data.get("language"),
+            material_type=data.get("material_type", "other"),
+            isbns=tuple(data.get("isbns") or ()), issns=tuple(data.get("issns") or ()),
+            subjects=tuple(data.get("subjects") or ()),
+            classification=tuple(Classification.from_dict(c)
+                                 for c in data.get("classification") or ()),
+            call_numbers=tuple(data.get("call_numbers") or ()),
+            holdings=tuple(Holding.from_dict(h) for h in data.get("holdings") or ()),
+            sort_title=data.get("sort_title"),
+            romanized=Romanized.from_dict(romanized) if romanized is not None else None,
+            warnings=tuple(data.get("warnings") or ()),
+        )

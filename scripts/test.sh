@@ -5,10 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests use: yaz (yaz-marcdump, yaz-client, yaz-ztest), idzebra-2.0.
+# Debian packages the tests use: yaz (yaz-marcdump, yaz-client, yaz-ztest), idzebra-2.0,
+# redis-server (sessions shared between processes; the tests start their own on a free port).
 packages=()
 command -v yaz-marcdump >/dev/null 2>&1 || packages+=(yaz)
 command -v zebrasrv >/dev/null 2>&1 || packages+=(idzebra-2.0)
+command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
 if ((${#packages[@]})); then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -8,7 +8,9 @@ Use from any test module below ``tests/`` once ``tests/conftest.py`` has
 ``zebra`` is a running ``ZebraServer`` (databases ``marc21`` and ``unimarc``; call
 ``zebra.load_bulk(n)`` for ``bulk``), ``ztest`` a running ``YazZtest``. Both listen on
 127.0.0.1 (``.host``, ``.port``, ``.z3950_url(db)``, ``.sru_url(db)``) and are stopped at
-the end of the session. Each is skipped, with the reason, if its program is not installed.
+the end of the session. ``redis_server`` is a private ``RedisServer`` (``.url``) for
+sessions shared between broker processes, stopped the same way. Each is skipped, with
+the reason, if its program is not installed.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TypedDict
 
 import pytest
 
-from peers.servers import YazZtest, ZebraServer, shared_marc_dir
+from peers.servers import RedisServer, YazZtest, ZebraServer, shared_marc_dir
 
 
 class Probe(TypedDict):
@@ -126,10 +128,10 @@ PROBES: dict[str, Probe] = {
 }
 
 
-def _require(*programs: str) -> None:
+def _require(*programs: str, packages: str = "idzebra-2.0 / yaz") -> None:
     missing = [p for p in programs if shutil.which(p) is None]
     if missing:
-        pytest.skip(f"not installed: {', '.join(missing)} (Debian idzebra-2.0 / yaz)")
+        pytest.skip(f"not installed: {', '.join(missing)} (Debian {packages})")
 
 
 @pytest.fixture(scope="session")
@@ -149,4 +151,12 @@ def ztest() -> Iterator[YazZtest]:
     """yaz-ztest on 127.0.0.1 (Z39.50 + SRU; databases Default, slow, db*)."""
     _require("yaz-ztest")
     with YazZtest() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A private ``redis-server`` on 127.0.0.1 (``.url``), without persistence."""
+    _require("redis-server", packages="redis-server")
+    with RedisServer() as server:
         yield server

@@ -10,6 +10,9 @@
 ``YazZtest``
     YAZ's test server: any database ``Default``, ``slow`` or ``db*``; a term that starts
     with digits gives that many hits; ``Default?search-delay=2`` makes a search take 2 s.
+``RedisServer``
+    A throwaway ``redis-server`` (Debian ``redis-server``) with no persistence, for the
+    sessions several broker processes share (``.url``: ``redis://127.0.0.1:PORT/0``).
 ``yaz_client_hits`` / ``yaz_client_fetch``
     YAZ's own command-line client, the reference the project's connectors are checked
     against.
@@ -590,6 +593,26 @@ class YazZtest(_Server):
             "utf-8",
         )
         return ["yaz-ztest", "-T", "-f", "yazgfs.xml", "-l", str(self.log_path)]
+
+
+# ---------------------------------------------------------------------------------------
+# Redis
+
+
+class RedisServer(_Server):
+    """``redis-server`` on a free port: nothing saved to disk (``--save ""``, no AOF)."""
+
+    program = "redis-server"
+
+    def _command(self) -> list[str]:
+        assert self.workdir is not None
+        return ["redis-server", "--bind", self.host, "--port", str(self.port),
+                "--save", "", "--appendonly", "no", "--daemonize", "no",
+                "--dir", str(self.workdir), "--logfile", str(self.log_path)]
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
 
 
 # ---------------------------------------------------------------------------------------
