@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BUDGET = 256  # library searches running at once, over all sessions
 DEADLINE_MARGIN = 10.0  # overall deadline: the slowest library's timeout plus this
+MISSING_DATABASE = frozenset({109, 234, 235})  # Bib-1: database unavailable / does not exist
 WAIT_POLL = 0.2  # seconds between looks at a session another process runs
 
 
@@ -168,7 +169,10 @@ class Broker:
             session.touch()
             return
         limit = session.timeout or library.connector.timeout
-        count = session.per_library or library.connector.max_records
+        # per_library 0 asks for hit counts only; pages after that use the usual size.
+        count = session.per_library
+        if count is None or (count == 0 and start > 1):
+            count = library.connector.max_records
         async with self._budget:  # waiting here, the library shows as pending
             began = time.monotonic()
             try:
@@ -180,8 +184,10 @@ class Broker:
                     exc, ConnectorTimeout) else f"no answer within {limit:g} s", began)
                 return
             except (Diagnostic, UnsupportedQuery) as exc:
-                # The library answered: its catalogue cannot do this query.
-                self._failed(session, library, "error", str(exc), began, healthy=True)
+                # The library answered: its catalogue cannot do this query. Except that a
+                # database it does not have is a broken member, as an SRU 404 is.
+                broken = isinstance(exc, Diagnostic) and exc.code in MISSING_DATABASE
+                self._failed(session, library, "error", str(exc), began, healthy=not broken)
                 return
             except ConnectorError as exc:
                 self._failed(session, library, "error", str(exc), began)
@@ -197,7 +203,7 @@ class Broker:
             state.elapsed_ms = round(seconds * 1000)
         for problem in page.problems:
             logger.warning("%s: %s", library.id, problem)
-        session.add_records(library.id, start, page.records, page.problems)
+        session.add_records(library.id, start, page.records, page.problems, requested=count)
 
     def _failed(self, session: SearchSession, library: Library, status: str, error: str,
                 began: float, *, healthy: bool = False) -> None:

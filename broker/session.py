@@ -72,14 +72,14 @@ class SearchSession:
     # --- filling in ---------------------------------------------------------------------
 
     def add_records(self, library: str, start: int, records: tuple[Record, ...],
-                    problems: tuple[str, ...] = ()) -> None:
+                    problems: tuple[str, ...] = (), *, requested: int = 1) -> None:
         state = self.states[library]
         self.arrivals.extend((library, record) for record in records)
         self.merger.add(library, records)
         state.fetched += len(records)
         state.next_start = max(state.next_start, start + len(records))
-        if not records and state.hits is not None:
-            state.next_start = state.hits + 1  # nothing more to get
+        if requested and not records and state.hits is not None:
+            state.next_start = state.hits + 1  # asked for records, none came: no more
         state.problems.extend(problems)
         self.touch()
 
