@@ -238,6 +238,15 @@ class Broker:
                 if sum(s.fetched for s in session.states.values()) == before:
                     return  # nothing came: do not loop
 
+    async def page(self, session: SearchSession, *, start: int = 1, count: int = 20,
+                   sort: str = "relevance", filters: dict[str, list[str]] | None = None
+                   ) -> dict:
+        """A page of the merged set (CONTRACTS section 5); paging past what was fetched asks
+        the libraries that have more, once they have all answered the first time."""
+        if session.done and start + count - 1 > len(session.merger.clusters):
+            await self.fetch_more(session, start + count - 1)
+        return session.snapshot(start=start, count=count, sort=sort, filters=filters)
+
     async def wait(self, session: SearchSession) -> SearchSession:
         """Until every library is done or timed out."""
         if session.task is not None:

@@ -656,3 +656,22 @@ def test_max_sessions_evicts_the_oldest(zebra):
 
     found, sessions = run(go())
     assert found == [None, sessions[1], sessions[2]]
+
+
+def test_page_past_what_was_fetched_asks_for_more(zebra):
+    """Broker.page: a reader paging beyond the fetched records gets them, fetched on
+    demand from the libraries that have more."""
+    cons = consortium(m(zebra))
+
+    async def run():
+        async with Broker(cons) as broker:
+            session = await broker.search("year>=2000", per_library=5)
+            await broker.wait(session)
+            first = await broker.page(session, start=1, count=5, sort="year")
+            third = await broker.page(session, start=11, count=5, sort="year")
+            return first, third, len(session.merger.clusters)
+
+    first, third, merged = asyncio.run(run())
+    assert first["count"] == 5 and first["libraries"][0]["hits"] == 17
+    assert third["count"] == 5 and merged >= 15
+    assert not {r["id"] for r in first["records"]} & {r["id"] for r in third["records"]}
