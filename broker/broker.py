@@ -35,6 +35,7 @@ from broker.store import MAX_SESSIONS, SESSION_TTL, MemoryStore, SessionStore
 logger = logging.getLogger(__name__)
 
 DEFAULT_BUDGET = 256  # library searches running at once, over all sessions
+MEMBER_CONNECTIONS = 4  # searches running at once at one member (its connector's limit)
 DEADLINE_MARGIN = 10.0  # overall deadline: the slowest library's timeout plus this
 MISSING_DATABASE = frozenset({109, 234, 235})  # Bib-1: database unavailable / does not exist
 WAIT_POLL = 0.2  # seconds between looks at a session another process runs
@@ -52,6 +53,7 @@ class Broker:
         self.store = store if store is not None else MemoryStore(session_ttl, max_sessions)
         self.health = {lib.id: LibraryHealth(lib.id) for lib in consortium.libraries}
         self._connectors: dict[str, connectors.Connector] = {}
+        self._member_slots: dict[str, asyncio.Semaphore] = {}
         self._http: aiohttp.ClientSession | None = None
 
     # --- lifetime -----------------------------------------------------------------------
@@ -75,6 +77,12 @@ class Broker:
             await self._http.close()
             self._http = None
         await self.store.close()
+
+    def _slots(self, library: Library) -> asyncio.Semaphore:
+        slots = self._member_slots.get(library.id)
+        if slots is None:
+            slots = self._member_slots[library.id] = asyncio.Semaphore(MEMBER_CONNECTIONS)
+        return slots
 
     def _connector(self, library: Library) -> connectors.Connector:
         connector = self._connectors.get(library.id)
@@ -143,8 +151,10 @@ class Broker:
                 await task
             if not state.finished:
                 state.status = "timeout"
-                state.error = ("the search's overall deadline passed before this library "
-                               "could be asked (the consortium is busy)")
+                state.error = (
+                    "the search's overall deadline passed while this library was answering"
+                    if state.asked else "the search's overall deadline passed before this "
+                    "library could be asked (the consortium is busy)")
         session.touch()
         await self.store.save(session)
 
@@ -173,12 +183,15 @@ class Broker:
         count = session.per_library
         if count is None or (count == 0 and start > 1):
             count = library.connector.max_records
-        async with self._budget:  # waiting here, the library shows as pending
+        # Waiting for the member's own connection slot, then for the consortium's budget,
+        # the library shows as pending; its timeout starts only when it is really asked.
+        async with self._slots(library), self._budget:
             began = time.monotonic()
+            state.asked = True
             try:
-                page = await asyncio.wait_for(
-                    self._connector(library).search(session.query, start=start, count=count),
-                    limit)
+                async with asyncio.timeout(limit):
+                    page = await self._connector(library).search(
+                        session.query, start=start, count=count)
             except (TimeoutError, ConnectorTimeout) as exc:
                 self._failed(session, library, "timeout", str(exc) if isinstance(
                     exc, ConnectorTimeout) else f"no answer within {limit:g} s", began)

@@ -30,6 +30,7 @@ class LibraryState:
     elapsed_ms: int | None = None
     error: str | None = None
     next_start: int = 1  # the next record position to fetch for paging
+    asked: bool = False  # the request went out (it is not waiting for a connection)
     problems: list[str] = field(default_factory=list)
 
     @property

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from broker.config import Library
 from broker.cql import Node
 from marc import Entry, Record, normalize
+from marc.model import RawMarc
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +46,10 @@ class Connector(ABC):
     async def close(self) -> None:
         """Release connections; the connector may not be used afterwards."""
 
-    def normalize_entries(self, entries, position: int, problems: list[str]) -> list[Record]:
-        """Normalize what marc.read_* produced for one retrieved record."""
+    def normalize_entries(self, entries, position: int, problems: list[str],
+                          raw: RawMarc | None = None) -> list[Record]:
+        """Normalize what marc.read_* produced for one retrieved record; ``raw`` (its bytes
+        as they came) is kept as the source instead of the parsed record."""
         out = []
         for entry in entries:
             entry: Entry
@@ -54,5 +57,6 @@ class Connector(ABC):
                 problems.append(f"record {position}: {'; '.join(entry.problems)}")
                 continue
             out.append(normalize(entry.record, flavour=entry.flavour,
-                                 library=self.library.id, warnings=entry.problems))
+                                 library=self.library.id, warnings=entry.problems,
+                                 source=raw))
         return out

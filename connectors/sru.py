@@ -8,6 +8,7 @@ parsed without entity resolution or network access. A body that is not an SRU re
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ from broker.errors import (
 from connectors.base import Connector, SearchPage
 from connectors.z3950.client import os_reason
 from marc.marcxml import element_to_record, is_marc, safe_parser
-from marc.model import Record
+from marc.model import RawMarc, Record
 from marc.normalization import normalize
 
 logger = logging.getLogger(__name__)
@@ -110,8 +111,13 @@ class SruConnector(Connector):
             if found.record is None:
                 problems.append(f"record {position}: {'; '.join(found.problems)}")
                 continue
+            raw = RawMarc(etree.tostring(element, encoding="utf-8"), self.config.format,
+                          "utf-8")
             records.append(normalize(found.record, flavour=found.flavour,
-                                     library=self.library.id, warnings=found.problems))
+                                     library=self.library.id, warnings=found.problems,
+                                     source=raw))
+            if len(records) % 10 == 0:
+                await asyncio.sleep(0)  # let other libraries' answers through
         return SearchPage(response.hits, start, tuple(records), tuple(problems))
 
     async def _get(self, params: dict[str, str]) -> bytes:

@@ -77,6 +77,28 @@ class Romanized:
 
 
 @dataclass(frozen=True, slots=True)
+class RawMarc:
+    """A record's MARC as it arrived (ISO 2709 or MARCXML bytes), parsed on demand.
+
+    Search results keep their source this way: a parsed pymarc record is about a hundred
+    objects the garbage collector must walk again and again while a broker holds thousands
+    of results; bytes are one object it never looks at.
+    """
+
+    data: bytes
+    flavour: str
+    encoding: str = "auto"
+
+    def parse(self) -> pymarc.Record | None:
+        from marc.reader import read_bytes  # the readers build on this module
+
+        for entry in read_bytes(self.data, flavour=self.flavour, encoding=self.encoding):
+            if entry.record is not None:
+                return entry.record
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class Record:
     id: str | None
     format: str  # "marc21" or "unimarc"
@@ -103,8 +125,13 @@ class Record:
     romanized: Romanized | None = None
     # What normalization had to repair or leave out (bad ISBN, undecodable bytes, ...).
     warnings: tuple[str, ...] = ()
-    # The MARC record this was made from; not part of the JSON.
-    source: pymarc.Record | None = field(default=None, compare=False, repr=False)
+    # The MARC this was made from (a pymarc record, or the raw bytes to parse again when
+    # someone asks to see it); not part of the JSON.
+    source: pymarc.Record | RawMarc | None = field(default=None, compare=False, repr=False)
+
+    def marc(self) -> pymarc.Record | None:
+        """The source MARC record, parsed if it was kept as bytes."""
+        return self.source.parse() if isinstance(self.source, RawMarc) else self.source
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of CONTRACTS section 4: every key present, absent = null or []."""

@@ -61,8 +61,9 @@ class Z3950Client:
     async def open(self) -> pdu.InitResult:
         """Connect and initialise; raises Unreachable, ConnectorTimeout or Diagnostic."""
         try:
-            self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                self._reader, self._writer = await asyncio.open_connection(self.host,
+                                                                           self.port)
         except TimeoutError:
             raise ConnectorTimeout(f"no connection to {self.host}:{self.port} within "
                                    f"{self.timeout:g} s") from None
@@ -157,13 +158,15 @@ class Z3950Client:
         async with self._failures(operation, "did not take the request"):
             self._writer.write(request)
             self.awaiting += 1
-            await asyncio.wait_for(self._writer.drain(), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                await self._writer.drain()
 
     async def _receive(self, operation: str) -> ber.Node:
         if self._reader is None:
             raise Unreachable("the connection is not open")
         async with self._failures(operation, "gave no answer"):
-            data = await asyncio.wait_for(self._read_message(), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                data = await self._read_message()
             self.awaiting -= 1
             try:
                 node = ber.decode(data)

@@ -18,6 +18,7 @@ from connectors.z3950 import pdu
 from connectors.z3950.client import Z3950Client
 from connectors.z3950.rpn import encode_query
 from marc import read_bytes
+from marc.model import RawMarc
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +98,10 @@ class Z3950Connector(Connector):
                 # we decode and normalize.
                 await client.send_present(following,
                                           min(PRESENT_CHUNK, last - following + 1), **present)
-            for item in result.records:
+            for number, item in enumerate(result.records, start=1):
                 records.extend(self._records_of(item, problems))
+                if number % 10 == 0:
+                    await asyncio.sleep(0)  # let other libraries' answers through
             position = following
         return SearchPage(hits, start, tuple(records), tuple(problems))
 
@@ -113,7 +116,8 @@ class Z3950Connector(Connector):
             return []
         entries = read_bytes(item.data, flavour=self.config.format,
                              encoding=self._record_encoding)
-        return self.normalize_entries(entries, item.position, problems)
+        raw = RawMarc(item.data, self.config.format, self._record_encoding)
+        return self.normalize_entries(entries, item.position, problems, raw)
 
     def _take_idle(self, query: Node) -> tuple[Z3950Client, bool]:
         """An idle association, preferring the one whose result set holds this query."""

@@ -266,3 +266,17 @@ def test_sru_string_packing_from_zebra(zebra):
 
     record = normalize(element_to_record(element).record)
     assert record.title == "Summerland"
+
+
+@pytest.mark.parametrize("protocol", ["z3950", "sru"])
+def test_results_keep_their_marc_as_bytes_and_parse_it_on_demand(zebra, protocol):
+    from marc.model import RawMarc
+
+    url = zebra.z3950_url("unimarc") if protocol == "z3950" else zebra.sru_url("unimarc")
+    connector = (Z3950Connector if protocol == "z3950" else SruConnector)(
+        _library(protocol, url, "unimarc"))
+    page = _search(connector, "title=中国发展报告", count=3)
+    for record in page.records:
+        assert isinstance(record.source, RawMarc)
+        marc = record.marc()
+        assert normalize(marc, flavour="unimarc", library="peer").as_dict() == record.as_dict()
