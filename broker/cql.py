@@ -5,7 +5,8 @@ connector translates the tree into its member's language. CQL gives ``and``, ``o
 ``not`` equal precedence, left to right; parentheses group.
 
 Indexes: any (default), title, author, subject, isbn, issn, publisher, year, callnumber.
-Common context-set names are accepted for them (dc.title, bath.isbn, cql.serverChoice...).
+Common context-set names are accepted for them (dc.title, bath.isbn, cql.serverChoice...),
+and our own balis.title etc. (the SRU front door's context set).
 Relations: ``=`` (and ``==``, ``adj``, ``all``, ``any``) on text; ``= < > <= >=`` on year.
 """
 
@@ -27,6 +28,8 @@ _INDEX_ALIASES = {
     "bath.isbn": "isbn", "bath.issn": "issn",
     "dc.publisher": "publisher", "dc.date": "year", "date": "year",
     "bath.callnumber": "callnumber", "call": "callnumber",
+    # The consortium's own context set, as the SRU front door's explain lists it.
+    **{f"balis.{index}": index for index in INDEXES},
 }
 TEXT_RELATIONS = ("=", "==", "adj", "all", "any")
 YEAR_RELATIONS = ("=", "<", ">", "<=", ">=")

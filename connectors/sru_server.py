@@ -1,0 +1,696 @@
+"""The consortium's own SRU server: any ``Catalogue`` as an SRU 1.2 / 2.0 target.
+
+``handle(params, catalogues, base_url=..., database=...)`` is the whole protocol as one
+async function from request parameters to ``(HTTP status, content type, body)``; it knows
+no web framework, so the aiohttp ``SruServer`` below and the web front end's ``GET /sru``
+share it. Operations:
+
+explain
+    A ZeeRex 2.0 record: server info, the database, our indexes (``any title author
+    subject isbn issn publisher year callnumber`` in the ``balis`` context set, plus the
+    ``dc``/``bath``/``cql`` names broker.cql accepts for them), the one record schema
+    (MARCXML) and the paging limits.
+searchRetrieve
+    The reader's CQL (CONTRACTS section 3, parsed by broker.cql). ``startRecord``
+    (default 1) and ``maximumRecords`` (default 10; more than 100 is silently capped at
+    100, as SRU allows: a server may return fewer records than asked, and
+    ``nextRecordPosition`` says where to go on). ``recordSchema``: ``marcxml``, its URI
+    ``info:srw/schema/1/marcxml-v1.1`` or the MARC21 slim namespace; anything else is
+    diagnostic 66, never a substitute. ``recordPacking`` ``xml``/``string`` (1.1, 1.2),
+    ``recordXMLEscaping`` ``xml``/``string`` (2.0).
+
+Versions 1.1 and 1.2 answer in ``http://www.loc.gov/zing/srw/``, 2.0 in
+``http://docs.oasis-open.org/ns/search-ws/sruResponse`` (element order as YAZ writes it).
+Without ``version`` a request that names an ``operation`` (a 1.x parameter) gets 1.2,
+any other 2.0. Unknown parameters are ignored (``x-`` extensions included); ``sortKeys``
+(80), ``stylesheet`` (110) and ``recordXPath`` (72) are refused rather than ignored,
+since ignoring them would silently change the answer.
+
+Diagnostics: 1 general system error (an unexpected failure: logged with its traceback,
+never sent), 2 every member library failed (details name each one's reason), 4
+unsupported operation, 5 unsupported version (details: the highest we speak), 6 bad
+number or value, 7 missing query, 10 query syntax error (details: the parser's message),
+16 unsupported index, 19 unsupported relation, 20 relation modifier, 22 relation not
+valid for that index, 27 empty term, 28 masking other than right truncation, 36 term in
+the wrong form for its index (a year), 37 prox, 46 boolean modifier, 48 a query feature
+the catalogue cannot do, 61 startRecord past the end, 64 (per record) a record that
+could not be made, 66 unknown schema, 71 unsupported packing, 235 unknown database (with
+HTTP 404). Every other answer is HTTP 200, diagnostics included, as SRU prescribes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import pymarc
+from aiohttp import web
+from lxml import etree
+
+from broker.catalogue import Catalogue, ResultSet
+from broker.cql import _INDEX_ALIASES, INDEXES, TEXT_RELATIONS, YEAR_RELATIONS, parse
+from broker.errors import ConnectorError, QueryError, UnsupportedQuery
+from marc.marcxml import safe_parser
+
+logger = logging.getLogger(__name__)
+
+SRU_NS_1 = "http://www.loc.gov/zing/srw/"
+SRU_NS_2 = "http://docs.oasis-open.org/ns/search-ws/sruResponse"
+DIAG_NS_1 = "http://www.loc.gov/zing/srw/diagnostic/"
+DIAG_NS_2 = "http://docs.oasis-open.org/ns/search-ws/diagnostic"
+EXPLAIN_NS = "http://explain.z3950.org/dtd/2.0/"
+EXPLAIN_SCHEMA = "http://explain.z3950.org/dtd/2.0/"
+MARC_NS = "http://www.loc.gov/MARC21/slim"
+MARCXML_SCHEMA = "info:srw/schema/1/marcxml-v1.1"
+DIAGNOSTIC_SCHEMA = "info:srw/schema/1/diagnostics-v1.1"
+BALIS_NS = "urn:balis-broker:sru"  # our extraResponseData (each library's state)
+# The context set of the consortium's own indexes (CONTRACTS section 3).
+BALIS_CONTEXT_SET = "urn:balis-broker:cql-context-set:1.0"
+CONTEXT_SETS = {
+    "balis": BALIS_CONTEXT_SET,
+    "dc": "info:srw/cql-context-set/1/dc-v1.1",
+    "bath": "http://zing.z3950.org/cql/bath/2.0/",
+    "cql": "info:srw/cql-context-set/1/cql-v1.2",
+}
+PRECISION = "info:srw/vocabulary/resultCountPrecision/1/"
+
+DEFAULT_MAXIMUM_RECORDS = 10
+MAXIMUM_RECORDS = 100  # larger requests are capped silently (SRU allows fewer records)
+SUPPORTED_VERSIONS = ("1.1", "1.2", "2.0")
+HIGHEST_VERSION = "2.0"
+CONTENT_TYPE = "text/xml; charset=utf-8"
+SCHEMA_NAMES = frozenset({"marcxml", MARCXML_SCHEMA.lower(), MARC_NS.lower(),
+                          "info:srw/schema/1/marcxml-v1.1-light", "marc21xml"})
+
+MESSAGES = {
+    1: "General system error", 2: "System temporarily unavailable",
+    4: "Unsupported operation", 5: "Unsupported version", 6: "Unsupported parameter value",
+    7: "Mandatory parameter not supplied", 10: "Query syntax error",
+    16: "Unsupported index", 19: "Unsupported relation",
+    20: "Unsupported relation modifier", 22: "Unsupported combination of relation and index",
+    27: "Empty term unsupported", 28: "Masking character not supported",
+    36: "Term in invalid format for index or relation", 37: "Unsupported boolean operator",
+    46: "Unsupported boolean modifier", 48: "Query feature unsupported",
+    61: "First record position out of range", 64: "Record temporarily unavailable",
+    66: "Unknown schema for retrieval", 71: "Unsupported record packing",
+    72: "XPath retrieval unsupported", 80: "Sort not supported",
+    110: "Stylesheets not supported", 235: "Database does not exist",
+}
+
+# broker.cql's messages -> SRU diagnostics; the first match wins, the rest is 10. The
+# details are what a client is told to fix: the index, the relation, or the message.
+# (tests/connectors/test_sru_server.py pins each message to its code.)
+_QUERY_DIAGNOSTICS: tuple[tuple[re.Pattern[str], int], ...] = (
+    (re.compile(r"^unknown index '(?P<detail>.*?)'"), 16),
+    (re.compile(r"^the relation '(?P<detail>.*?)' is not supported"), 19),
+    (re.compile(r"^\w+ takes the relations .*, not '(?P<detail>.*?)'$"), 22),
+    (re.compile(r"^relation modifiers are not supported"), 20),
+    (re.compile(r"^boolean modifiers are not supported"), 46),
+    (re.compile(r"^the prox operator is not supported"), 37),
+    (re.compile(r"^only right truncation is supported"), 28),
+    (re.compile(r"^empty search term"), 27),
+    (re.compile(r"^year must be a number"), 36),
+)
+
+_XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+class SruDiagnostic(Exception):
+    """A fatal SRU diagnostic: the request ends with it (and no records)."""
+
+    def __init__(self, code: int, details: str | None = None, message: str | None = None,
+                 *, status: int = 200) -> None:
+        self.code = code
+        self.details = details
+        self.message = message or MESSAGES.get(code, "diagnostic")
+        self.status = status
+        super().__init__(f"{code} {self.message}: {details}" if details else
+                         f"{code} {self.message}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    version: str  # 1.1, 1.2 or 2.0: the answer's version
+    params: Mapping[str, str]
+
+    @property
+    def v2(self) -> bool:
+        return self.version.startswith("2")
+
+    @property
+    def ns(self) -> str:
+        return SRU_NS_2 if self.v2 else SRU_NS_1
+
+
+# --- entry point ---------------------------------------------------------------------------
+
+
+async def handle(params: Mapping[str, str], catalogues: dict[str, Catalogue] | Catalogue, *,
+                 base_url: str, database: str) -> tuple[int, str, bytes]:
+    """One SRU request: ``params`` as sent (query string or form), for ``database``.
+
+    ``catalogues`` maps database names to catalogues (an unknown name is HTTP 404 with
+    diagnostic 235), or is the one catalogue to serve whatever the name. ``base_url`` is
+    the database's own address, for explain. Never raises (except cancellation).
+    """
+    params = {str(k): str(v) for k, v in params.items()}
+    request = _Request(_answer_version(params), params)
+    try:
+        version = params.get("version")
+        if version is not None and _version(version) is None:
+            raise SruDiagnostic(5, HIGHEST_VERSION, f"Unsupported version {version!r}: "
+                                f"this server speaks SRU {', '.join(SUPPORTED_VERSIONS)}")
+        operation = _operation(request)
+        catalogue = _catalogue(catalogues, database, operation)
+        if operation == "explain":
+            return 200, CONTENT_TYPE, _explain(request, catalogue, base_url, database)
+        return 200, CONTENT_TYPE, await _search_retrieve(request, catalogue)
+    except SruDiagnostic as diag:
+        return diag.status, CONTENT_TYPE, _failure(request, diag, params)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        logger.exception("SRU request for database %r failed: %r", database, params)
+        diag = SruDiagnostic(1, "an internal error occurred; it has been logged")
+        return 500, CONTENT_TYPE, _failure(request, diag, params)
+
+
+def _version(text: str) -> str | None:
+    text = text.strip()
+    return text if text in SUPPORTED_VERSIONS else None
+
+
+def _answer_version(params: Mapping[str, str]) -> str:
+    asked = params.get("version")
+    if asked is None:
+        # operation is an SRU 1.x parameter; a request without either is SRU 2.0.
+        return "1.2" if "operation" in params else "2.0"
+    known = _version(asked)
+    if known:
+        return known
+    return "1.2" if asked.strip().startswith(("0", "1")) else "2.0"
+
+
+def _operation(request: _Request) -> str:
+    operation = request.params.get("operation")
+    if operation is None or operation == "":
+        # SRU 2.0 has no operation parameter: a query makes it searchRetrieve.
+        if "query" in request.params:
+            return "searchRetrieve"
+        if "scanClause" in request.params:
+            raise SruDiagnostic(4, "scan", "Unsupported operation: scan")
+        return "explain"
+    if operation in ("searchRetrieve", "explain"):
+        return operation
+    raise SruDiagnostic(4, operation, f"Unsupported operation {operation!r}: this server "
+                        "does explain and searchRetrieve")
+
+
+def _catalogue(catalogues: dict[str, Catalogue] | Catalogue, database: str,
+               operation: str) -> Catalogue:
+    if not isinstance(catalogues, dict):
+        return catalogues
+    found = catalogues.get(database)
+    if found is None:
+        known = ", ".join(sorted(catalogues)) or "none"
+        raise SruDiagnostic(235, database, f"Database does not exist: {database!r} "
+                            f"(databases here: {known})", status=404)
+    return found
+
+
+# --- searchRetrieve ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Retrieval:
+    start: int
+    maximum: int
+    packing: str  # xml | string
+
+
+def _number(params: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    text = params.get(name)
+    if text is None or text.strip() == "":
+        return default
+    text = text.strip()
+    if not re.fullmatch(r"\+?\d{1,9}", text) or int(text) < minimum:
+        raise SruDiagnostic(6, name, f"Unsupported parameter value: {name} must be a whole "
+                            f"number of at least {minimum}, not {text!r}")
+    return int(text)
+
+
+def _retrieval(request: _Request) -> _Retrieval:
+    params = request.params
+    query = params.get("query")
+    if query is None or not query.strip():
+        raise SruDiagnostic(7, "query", "Mandatory parameter not supplied: query")
+    query_type = params.get("queryType", "cql").strip().lower()
+    if query_type not in ("cql", ""):
+        raise SruDiagnostic(6, "queryType", f"Unsupported parameter value: queryType "
+                            f"{params['queryType']!r} (this server takes cql)")
+    for name, code in (("sortKeys", 80), ("stylesheet", 110), ("recordXPath", 72)):
+        if params.get(name, "").strip():
+            raise SruDiagnostic(code, params[name])
+    start = _number(params, "startRecord", 1, 1)
+    maximum = min(_number(params, "maximumRecords", DEFAULT_MAXIMUM_RECORDS, 0),
+                  MAXIMUM_RECORDS)
+    schema = params.get("recordSchema", "").strip()
+    if schema and schema.lower() not in SCHEMA_NAMES:
+        raise SruDiagnostic(66, schema, f"Unknown schema for retrieval: {schema!r} (this "
+                            f"server sends marcxml, {MARCXML_SCHEMA})")
+    return _Retrieval(start, maximum, _packing(request))
+
+
+def _packing(request: _Request) -> str:
+    params = request.params
+    if request.v2:
+        # 2.0: recordXMLEscaping says xml/string; recordPacking means packed/unpacked.
+        # A 1.x-minded client sending recordPacking=xml/string is understood too.
+        packing = params.get("recordPacking", "").strip()
+        escaping = params.get("recordXMLEscaping", "").strip()
+        if packing in ("xml", "string") and not escaping:
+            escaping, packing = packing, ""
+        if packing not in ("", "packed"):
+            raise SruDiagnostic(71, packing, f"Unsupported record packing {packing!r} "
+                                "(this server sends packed records)")
+        value = escaping or "xml"
+        name = "recordXMLEscaping"
+    else:
+        value = params.get("recordPacking", "").strip() or params.get(
+            "recordXMLEscaping", "").strip() or "xml"
+        name = "recordPacking"
+    if value not in ("xml", "string"):
+        raise SruDiagnostic(71, value, f"Unsupported record packing: {name} {value!r} "
+                            "(xml or string)")
+    return value
+
+
+def query_diagnostic(error: QueryError) -> SruDiagnostic:
+    """The SRU diagnostic for one of broker.cql's query errors."""
+    message = str(error)
+    for pattern, code in _QUERY_DIAGNOSTICS:
+        match = pattern.search(message)
+        if match:
+            detail = match.groupdict().get("detail") or message
+            return SruDiagnostic(code, detail, f"{MESSAGES[code]}: {message}")
+    return SruDiagnostic(10, message, f"{MESSAGES[10]}: {message}")
+
+
+async def _search_retrieve(request: _Request, catalogue: Catalogue) -> bytes:
+    retrieval = _retrieval(request)
+    try:
+        tree = parse(request.params["query"])
+        result = await catalogue.search(tree)
+    except QueryError as exc:
+        raise query_diagnostic(exc) from None
+    except UnsupportedQuery as exc:
+        raise SruDiagnostic(48, str(exc), f"{MESSAGES[48]}: {exc}") from None
+    except ConnectorError as exc:
+        raise SruDiagnostic(2, str(exc), f"{MESSAGES[2]}: {exc}") from None
+    hits = result.hits
+    diagnostics: list[SruDiagnostic] = []
+    records: list[pymarc.Record | None] = []
+    start, wanted = retrieval.start, retrieval.maximum
+    if wanted and start > hits and not (hits == 0 and start == 1):
+        diagnostics.append(SruDiagnostic(61, str(start), f"{MESSAGES[61]}: startRecord "
+                                         f"{start}, but there are {hits} records"))
+    elif wanted and hits:
+        try:
+            records = list(await result.fetch(start, min(wanted, hits - start + 1)))
+        except ConnectorError as exc:
+            raise SruDiagnostic(2, str(exc), f"{MESSAGES[2]}: {exc}") from None
+        hits = max(result.hits, start + len(records) - 1)  # a union's estimate firms up
+    flavour = getattr(catalogue, "flavour", "marc21")
+    return _search_response(request, result, hits, start, records, retrieval, flavour,
+                            diagnostics)
+
+
+def _search_response(request: _Request, result: ResultSet, hits: int, start: int,
+                     records: list[pymarc.Record | None], retrieval: _Retrieval,
+                     flavour: str, diagnostics: list[SruDiagnostic]) -> bytes:
+    ns = request.ns
+    root = etree.Element(f"{{{ns}}}searchRetrieveResponse", nsmap={"zs": ns})
+    if not request.v2:
+        _add(root, ns, "version", request.version)
+    _add(root, ns, "numberOfRecords", str(hits))
+    if records:
+        holder = _add(root, ns, "records")
+        for offset, record in enumerate(records):
+            _add_record(request, holder, record, start + offset, retrieval.packing, flavour)
+    following = start + len(records)
+    if records and following <= hits:
+        _add(root, ns, "nextRecordPosition", str(following))
+    elif not records and retrieval.maximum == 0 and start <= hits:
+        _add(root, ns, "nextRecordPosition", str(start))
+    if diagnostics:
+        _add_diagnostics(request, root, diagnostics)
+    libraries = getattr(result, "libraries", None)
+    if libraries:
+        _add_libraries(_add(root, ns, "extraResponseData"), libraries)
+    if request.v2:
+        precision = getattr(result, "precision", "exact")
+        _add(root, ns, "resultCountPrecision", PRECISION + precision)
+    return _serialize(root)
+
+
+def _add_record(request: _Request, holder: etree._Element, record: pymarc.Record | None,
+                position: int, packing: str, flavour: str) -> None:
+    ns = request.ns
+    element = None
+    problem = None
+    if record is None:
+        problem = "the record could not be retrieved"
+    else:
+        try:
+            element = marc_element(record, flavour=flavour)
+        except Exception as exc:  # one bad record must not cost the page
+            logger.exception("SRU: record %d could not be written as MARCXML", position)
+            problem = f"the record could not be written as MARCXML: {exc}"
+    if element is None:
+        element = _diagnostic_element(request, SruDiagnostic(64, str(position), problem))
+        schema = DIAGNOSTIC_SCHEMA
+    else:
+        schema = MARCXML_SCHEMA
+    entry = _add(holder, ns, "record")
+    _add(entry, ns, "recordSchema", schema)
+    _add(entry, ns, "recordXMLEscaping" if request.v2 else "recordPacking", packing)
+    data = _add(entry, ns, "recordData")
+    if packing == "string":
+        data.text = etree.tostring(element, encoding="unicode")
+    else:
+        data.append(element)
+    _add(entry, ns, "recordPosition", str(position))
+
+
+def _add_libraries(holder: etree._Element, libraries: list[dict]) -> None:
+    """Each member library's state in a union search (CONTRACTS section 5's fields)."""
+    element = etree.SubElement(holder, f"{{{BALIS_NS}}}libraries", nsmap={"balis": BALIS_NS})
+    for library in libraries:
+        item = etree.SubElement(element, f"{{{BALIS_NS}}}library")
+        for key in ("id", "status", "hits", "fetched", "error"):
+            value = library.get(key)
+            if value is not None:
+                item.set(key, _xml_text(str(value)))
+
+
+# --- explain -------------------------------------------------------------------------------
+
+
+def _explain(request: _Request, catalogue: Catalogue, base_url: str, database: str) -> bytes:
+    ns = request.ns
+    root = etree.Element(f"{{{ns}}}explainResponse", nsmap={"zs": ns})
+    _add(root, ns, "version", request.version)
+    record = _add(root, ns, "record")
+    _add(record, ns, "recordSchema", EXPLAIN_SCHEMA)
+    _add(record, ns, "recordXMLEscaping" if request.v2 else "recordPacking", "xml")
+    data = _add(record, ns, "recordData")
+    data.append(explain_record(catalogue, base_url, database, request.version))
+    _add(record, ns, "recordPosition", "1")
+    return _serialize(root)
+
+
+def explain_record(catalogue: Catalogue, base_url: str, database: str,
+                   version: str = "1.2") -> etree._Element:
+    """The ZeeRex 2.0 description of one database."""
+    def sub(parent: etree._Element, tag: str, text: str | None = None, /,
+            **attrs: str) -> etree._Element:
+        element = etree.SubElement(parent, f"{{{EXPLAIN_NS}}}{tag}", **attrs)
+        if text is not None:
+            element.text = _xml_text(text)
+        return element
+
+    url = urlsplit(base_url)
+    root = etree.Element(f"{{{EXPLAIN_NS}}}explain", nsmap={None: EXPLAIN_NS})
+    server = sub(root, "serverInfo", protocol="SRU", version=version,
+                 transport=url.scheme or "http", method="GET POST")
+    sub(server, "host", url.hostname or "localhost")
+    sub(server, "port", str(url.port or (443 if url.scheme == "https" else 80)))
+    sub(server, "database", url.path.strip("/") or database)
+
+    flavour = getattr(catalogue, "flavour", "marc21")
+    info = sub(root, "databaseInfo")
+    sub(info, "title", getattr(catalogue, "title", None) or catalogue.name, primary="true")
+    description = getattr(catalogue, "description", None) or (
+        f"{catalogue.name}: searched with CQL over the BALIS indexes; records in MARCXML")
+    sub(info, "description", description, lang="en", primary="true")
+
+    index_info = sub(root, "indexInfo")
+    for name, identifier in CONTEXT_SETS.items():
+        sub(index_info, "set", name=name, identifier=identifier)
+    aliases: dict[str, list[str]] = {index: [] for index in INDEXES}
+    for alias, index in _INDEX_ALIASES.items():
+        aliases[index].append(alias)
+    for index in INDEXES:
+        entry = sub(index_info, "index", search="true", scan="false", sort="false",
+                    id=f"balis.{index}")
+        sub(entry, "title", index, lang="en")
+        mapped = sub(entry, "map")
+        sub(mapped, "name", index, set="balis")
+        for alias in sorted(aliases[index]):
+            context, _, name = alias.partition(".")
+            if name and context in CONTEXT_SETS and context != "balis":
+                sub(sub(entry, "map"), "name", name, set=context)
+        config = sub(entry, "configInfo")
+        for relation in (YEAR_RELATIONS if index == "year" else TEXT_RELATIONS):
+            sub(config, "supports", relation, type="relation")
+
+    schemas = sub(root, "schemaInfo")
+    schema = sub(schemas, "schema", identifier=MARCXML_SCHEMA, name="marcxml",
+                 location="http://www.loc.gov/standards/marcxml/schema/MARC21slim.xsd",
+                 sort="false", retrieve="true")
+    sub(schema, "title", "MARCXML (MARC21 slim)" if flavour == "marc21"
+        else "MARCXML (MARC21 slim syntax, UNIMARC/CNMARC content)", lang="en")
+
+    config = sub(root, "configInfo")
+    sub(config, "default", str(DEFAULT_MAXIMUM_RECORDS), type="numberOfRecords")
+    sub(config, "default", "balis", type="contextSet")
+    sub(config, "default", "any", type="index")
+    sub(config, "default", "=", type="relation")
+    sub(config, "setting", str(MAXIMUM_RECORDS), type="maximumRecords")
+    sub(config, "supports", "*", type="maskingCharacter")
+    return root
+
+
+# --- failures ------------------------------------------------------------------------------
+
+
+def _failure(request: _Request, diag: SruDiagnostic, params: Mapping[str, str]) -> bytes:
+    """A fatal diagnostic in the envelope of the operation that was asked for."""
+    ns = request.ns
+    operation = params.get("operation") or ("searchRetrieve" if "query" in params
+                                            else "explain")
+    name = "explainResponse" if operation == "explain" else "searchRetrieveResponse"
+    root = etree.Element(f"{{{ns}}}{name}", nsmap={"zs": ns})
+    if name == "explainResponse" or not request.v2:
+        _add(root, ns, "version", request.version)
+    if name == "searchRetrieveResponse":
+        _add(root, ns, "numberOfRecords", "0")
+    _add_diagnostics(request, root, [diag])
+    return _serialize(root)
+
+
+def _add_diagnostics(request: _Request, parent: etree._Element,
+                     diagnostics: list[SruDiagnostic]) -> None:
+    holder = _add(parent, request.ns, "diagnostics")
+    for diag in diagnostics:
+        holder.append(_diagnostic_element(request, diag))
+
+
+def _diagnostic_element(request: _Request, diag: SruDiagnostic) -> etree._Element:
+    ns = DIAG_NS_2 if request.v2 else DIAG_NS_1
+    element = etree.Element(f"{{{ns}}}diagnostic", nsmap={"diag": ns})
+    _add(element, ns, "uri", f"info:srw/diagnostic/1/{diag.code}")
+    if diag.details:
+        _add(element, ns, "details", diag.details)
+    _add(element, ns, "message", diag.message)
+    return element
+
+
+# --- XML -----------------------------------------------------------------------------------
+
+
+def _xml_text(text: str) -> str:
+    """Text XML 1.0 can carry: other control characters become U+FFFD."""
+    return _XML_ILLEGAL.sub("\ufffd", text)
+
+
+def _add(parent: etree._Element, ns: str, name: str, text: str | None = None
+         ) -> etree._Element:
+    element = etree.SubElement(parent, f"{{{ns}}}{name}")
+    if text is not None:
+        element.text = _xml_text(text)
+    return element
+
+
+def _serialize(root: etree._Element) -> bytes:
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _one(text: str | None, default: str = " ") -> str:
+    value = _xml_text(text or "")[:1]
+    return value if value.strip() or value == " " else default
+
+
+def marc_element(record: pymarc.Record, *, flavour: str = "marc21") -> etree._Element:
+    """A pymarc record as a MARC21-slim ``record`` element (UNIMARC content keeps its tags).
+
+    A MARC21 leader says UTF-8 (leader/09 ``a``): the text is Unicode now, whatever the
+    record was read from. Characters XML cannot carry become U+FFFD.
+    """
+    root = etree.Element(f"{{{MARC_NS}}}record", nsmap={None: MARC_NS})
+    leader = _xml_text(str(record.leader or "")).ljust(24)[:24]
+    if flavour == "marc21":
+        leader = leader[:9] + "a" + leader[10:]
+    etree.SubElement(root, f"{{{MARC_NS}}}leader").text = leader
+    for field in record.fields:
+        tag = _xml_text(str(field.tag))
+        if field.is_control_field():
+            control = etree.SubElement(root, f"{{{MARC_NS}}}controlfield", tag=tag)
+            control.text = _xml_text(field.data or "")
+            continue
+        data = etree.SubElement(root, f"{{{MARC_NS}}}datafield", tag=tag,
+                                ind1=_one(field.indicator1), ind2=_one(field.indicator2))
+        for subfield in field.subfields:
+            code, value = subfield.code, subfield.value
+            element = etree.SubElement(data, f"{{{MARC_NS}}}subfield", code=_one(code, "?"))
+            element.text = _xml_text(value or "")
+    return root
+
+
+# --- SRW: SRU over SOAP (yaz-client's default) ---------------------------------------------
+
+SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
+_SOAP_OPERATIONS = {"searchRetrieveRequest": "searchRetrieve", "explainRequest": "explain",
+                    "scanRequest": "scan"}
+
+
+def soap_params(body: bytes) -> dict[str, str] | None:
+    """The parameters of an SRW (SOAP) request, as if sent in a query string; None when
+    the body is not a SOAP envelope holding an SRU request."""
+    try:
+        root = etree.fromstring(body, safe_parser())
+    except etree.XMLSyntaxError:
+        return None
+    if root.tag != f"{{{SOAP_NS}}}Envelope":
+        return None
+    soap_body = root.find(f"{{{SOAP_NS}}}Body")
+    request = next((child for child in soap_body if isinstance(child.tag, str)), None) \
+        if soap_body is not None else None
+    if request is None:
+        return None
+    name = etree.QName(request).localname
+    params = {"operation": _SOAP_OPERATIONS.get(name, name)}
+    for child in request:
+        if isinstance(child.tag, str) and len(child) == 0:
+            params[etree.QName(child).localname] = (child.text or "").strip()
+    return params
+
+
+def soap_envelope(body: bytes) -> bytes:
+    """An SRU response wrapped in a SOAP envelope."""
+    envelope = etree.Element(f"{{{SOAP_NS}}}Envelope", nsmap={"SOAP-ENV": SOAP_NS})
+    holder = etree.SubElement(envelope, f"{{{SOAP_NS}}}Body")
+    holder.append(etree.fromstring(body, safe_parser()))
+    return _serialize(envelope)
+
+
+# --- the aiohttp server --------------------------------------------------------------------
+
+
+class SruServer:
+    """An aiohttp server answering SRU at ``/{database}`` for each catalogue.
+
+    ``catalogues``: a dict of database names to catalogues, or one catalogue (served at
+    ``/{catalogue.name}``, and at ``/`` too). ``port`` 0 takes a free port; ``.port`` and
+    ``.url(database)`` tell where it listens once started.
+    """
+
+    def __init__(self, catalogues: dict[str, Catalogue] | Catalogue, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        if isinstance(catalogues, dict):
+            self.catalogues = dict(catalogues)
+            self._default = None
+        else:
+            self.catalogues = {catalogues.name: catalogues}
+            self._default = catalogues
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    def url(self, database: str | None = None) -> str:
+        name = database if database is not None else next(iter(self.catalogues), "")
+        return f"http://{self.host}:{self.port}/{name}"
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("GET", "/", self._serve)
+        app.router.add_route("POST", "/", self._serve)
+        app.router.add_route("GET", "/{database}", self._serve)
+        app.router.add_route("POST", "/{database}", self._serve)
+        return app
+
+    async def _serve(self, request: web.Request) -> web.Response:
+        params: dict[str, str] = {}
+        for key, value in request.query.items():
+            params.setdefault(key, value)
+        soap = False
+        if request.method == "POST":
+            if "xml" in request.content_type:
+                found = soap_params(await request.read())
+                if found is None:
+                    return web.Response(status=400, text="not an SRU request: a POST body "
+                                        "must be a form or an SRW (SOAP) envelope\n")
+                params, soap = found, True
+            else:
+                with contextlib.suppress(Exception):
+                    for key, value in (await request.post()).items():
+                        if isinstance(value, str):
+                            params.setdefault(key, value)
+        database = request.match_info.get("database", "")
+        catalogues: dict[str, Catalogue] | Catalogue = self.catalogues
+        if not database and self._default is not None:
+            catalogues = self._default
+        base_url = f"{request.scheme}://{request.host}/{database}"
+        status, content_type, body = await handle(params, catalogues, base_url=base_url,
+                                                  database=database)
+        if soap:
+            body = soap_envelope(body)
+        kind, _, charset = content_type.partition("; charset=")
+        return web.Response(status=status, body=body, content_type=kind,
+                            charset=charset or None)
+
+    async def start(self) -> SruServer:
+        if self._runner is not None:
+            raise RuntimeError("the SRU server is already running")
+        runner = web.AppRunner(self.app(), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        for address in runner.addresses:
+            if isinstance(address, tuple):
+                self.port = address[1]
+                break
+        logger.info("SRU server on %s:%d (%s)", self.host, self.port,
+                    ", ".join(self.catalogues))
+        return self
+
+    async def close(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> SruServer:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

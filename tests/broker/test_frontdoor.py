@@ -1,0 +1,301 @@
+"""The union front door (broker/frontdoor.py): the consortium as one catalogue, served by
+our SRU server, over real members (tests/peers' Zebra reached by Z39.50 as ``za`` and by
+SRU as ``zb``: the same books, so every record must merge into one held by both).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import urllib.parse
+import urllib.request
+
+import pytest
+from lxml import etree
+from peer_consortium import consortium, dead, za, zb
+from peers.catalogues import LoopThread, yaz_client_sru
+from peers.fixtures import PROBES
+
+from broker.broker import Broker
+from broker.config import loads
+from broker.cql import parse
+from broker.errors import ConnectorError
+from broker.frontdoor import UnionCatalogue, cluster_marc, holding_field, record_marc
+from broker.merge import Merger
+from connectors.sru import SruConnector, parse_response
+from connectors.sru_server import BALIS_NS, SruServer, handle
+from marc import Holding, normalize, read_file
+
+QUERY = "title=中国发展报告"
+HITS = PROBES["zh_title_fazhan_baogao"]["hits"]  # 9 books, each in both za and zb
+
+
+def client_library(url: str, *, flavour: str = "marc21", version: str = "1.2"):
+    text = json.dumps({
+        "consortium": {"name": "client", "max_selected": 10},
+        "categories": [{"id": "c", "name": "c"}],
+        "libraries": [{"id": "union", "name": "union", "category": "c", "connector": {
+            "protocol": "sru", "url": url, "format": flavour, "sru_version": version,
+            "max_records": 50}}],
+    })
+    return loads(text).libraries[0]
+
+
+async def _client_search(lib, query: str, **kwargs):
+    connector = SruConnector(lib)
+    try:
+        return await connector.search(parse(query), **kwargs)
+    finally:
+        await connector.close()
+
+
+def holdings_852(marc) -> dict[str, list[tuple]]:
+    """852 fields by library ($a): their ($b, $h, $p, $z) values."""
+    out: dict[str, list[tuple]] = {}
+    for field in marc.get_fields("852"):
+        out.setdefault(field.get("a"), []).append(
+            (field.get("b"), field.get("h"), field.get("p"), field.get("z")))
+    return out
+
+
+@pytest.fixture(scope="module")
+def union(zebra):
+    """An SRU server on a running broker over za and zb: database ``union`` (MARC21) and
+    ``cnmarc`` (UNIMARC)."""
+    thread = LoopThread()
+
+    async def start():
+        broker = Broker(consortium(za(zebra), zb(zebra)))
+        catalogues = {"union": UnionCatalogue(broker),
+                      "cnmarc": UnionCatalogue(broker, name="cnmarc", flavour="unimarc")}
+        server = await SruServer(catalogues).start()
+        return broker, server
+
+    broker, server = thread.call(start)
+    yield server
+    thread.run(server.close())
+    thread.run(broker.close())
+    thread.close()
+
+
+# --- through SRU ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["1.2", "2.0"])
+def test_a_client_sees_the_merged_records_with_every_librarys_holdings(union, version):
+    page = asyncio.run(_client_search(client_library(union.url("union"), version=version),
+                                      QUERY))
+    assert page.hits == HITS == 9  # merged: not 18
+    assert len(page.records) == HITS and page.problems == ()
+    for record in page.records:
+        assert record.format == "marc21"
+        assert "中国发展报告" in record.title.replace(" ", "")
+        marc = record.marc()
+        assert marc.get_fields("245") and not marc.get_fields("200")
+        by_library = holdings_852(marc)
+        assert set(by_library) == {"za", "zb"}, by_library
+        # The same items, whichever protocol brought them.
+        assert sorted(by_library["za"]) == sorted(by_library["zb"])
+    # BNU's real holdings (location, call number, status) are in the 852s.
+    assert all(b and h and z for r in page.records if "97" not in r.title
+               for items in holdings_852(r.marc()).values() for b, h, _, z in items)
+
+
+def test_a_unimarc_union_keeps_the_cnmarc_records(union):
+    page = asyncio.run(_client_search(client_library(union.url("cnmarc"), flavour="unimarc"),
+                                      QUERY))
+    assert page.hits == HITS
+    for record in page.records:
+        marc = record.marc()
+        assert record.format == "unimarc" and marc.get_fields("200")
+        assert ":" not in marc["001"].data  # the source's own 001: not written by us
+        assert set(holdings_852(marc)) == {"za", "zb"}
+    assert sum(bool(r.marc().get_fields("905")) for r in page.records) >= HITS - 1
+    merged = asyncio.run(_client_search(client_library(union.url("union")), QUERY))
+    # The MARC21 union's records are the crosswalk of the same books.
+    assert sorted(r.title for r in page.records) == sorted(r.title for r in merged.records)
+    assert sorted(r.year or 0 for r in page.records) == sorted(r.year or 0
+                                                               for r in merged.records)
+
+
+def test_the_answer_says_how_each_library_did(union):
+    url = union.url("union") + "?" + urllib.parse.urlencode(
+        {"version": "2.0", "query": QUERY, "maximumRecords": 0})
+    with urllib.request.urlopen(url, timeout=60) as reply:
+        body = reply.read()
+    root = etree.fromstring(body)
+    libraries = {e.get("id"): e for e in root.iter(f"{{{BALIS_NS}}}library")}
+    assert set(libraries) == {"za", "zb"}
+    assert {e.get("status") for e in libraries.values()} == {"ok"}
+    assert {e.get("hits") for e in libraries.values()} == {str(HITS)}
+    assert parse_response(body).hits == HITS
+    assert root.findtext(".//{*}resultCountPrecision").endswith("/exact")
+
+
+@pytest.mark.skipif(shutil.which("yaz-client") is None, reason="yaz-client not installed")
+@pytest.mark.parametrize("transport", [[], ["sru get 1.2"], ["sru get 2.0"]])
+def test_yaz_client_sees_the_merged_count(union, transport):
+    output = yaz_client_sru(union.url("union"), [*transport, f"find {QUERY}", "show 1"])
+    assert f"Number of hits: {HITS}" in output, output
+    assert 'tag="852"' in output and ">za<" in output and ">zb<" in output, output
+
+
+def test_paging_through_the_union(union):
+    lib = client_library(union.url("union"))
+    pages = [asyncio.run(_client_search(lib, QUERY, start=start, count=4))
+             for start in (1, 5, 9)]
+    assert [len(p.records) for p in pages] == [4, 4, 1]
+    ids = [r.id for p in pages for r in p.records]
+    assert len(set(ids)) == HITS
+
+
+def test_query_errors_are_diagnostics(union):
+    url = union.url("union") + "?" + urllib.parse.urlencode({"query": "nosuch=x"})
+    with urllib.request.urlopen(url, timeout=60) as reply:
+        (diag,) = parse_response(reply.read()).diagnostics
+    assert (diag.code, diag.detail) == (16, "nosuch")
+
+
+# --- the catalogue itself -------------------------------------------------------------------
+
+
+def test_hits_are_estimated_then_exact_as_clients_page(zebra):
+    """Three records a library at first: the count is an estimate until fetch() pages on
+    (through Broker.fetch_more); positions already handed out do not move."""
+    async def run():
+        async with Broker(consortium(za(zebra), zb(zebra), max_records=3)) as broker:
+            union = UnionCatalogue(broker, exhaust=0)
+            result = await union.search(parse(QUERY))
+            assert result.precision == "estimate"
+            assert 3 <= result.hits <= 2 * HITS
+            first = [r["001"].data for r in await result.fetch(1, 3)]
+            records = await result.fetch(1, 20)
+            assert result.precision == "exact" and result.hits == HITS
+            assert len(records) == HITS
+            assert [r["001"].data for r in records[:3]] == first
+            assert all(set(holdings_852(r)) == {"za", "zb"} for r in records)
+    asyncio.run(run())
+
+
+def test_small_results_are_fetched_to_the_end_at_once(zebra):
+    async def run():
+        async with Broker(consortium(za(zebra), zb(zebra), max_records=3)) as broker:
+            result = await UnionCatalogue(broker).search(parse(QUERY))
+            assert (result.precision, result.hits) == ("exact", HITS)
+            assert {s["fetched"] for s in result.libraries} == {HITS}
+    asyncio.run(run())
+
+
+def test_a_query_is_searched_once_while_cached(zebra):
+    async def run():
+        async with Broker(consortium(za(zebra), zb(zebra))) as broker:
+            union = UnionCatalogue(broker)
+            first, second = await asyncio.gather(union.search(parse(QUERY)),
+                                                 union.search(parse(QUERY)))
+            again = await union.search(parse(f"({QUERY})"))  # the same tree
+            other = await union.search(parse("title=中国发*"))
+            assert first is second is again and other is not first
+            assert len(broker.store.live()) == 2
+            uncached = UnionCatalogue(broker, cache_ttl=0)
+            assert await uncached.search(parse(QUERY)) is not first
+    asyncio.run(run())
+
+
+def test_no_library_answering_is_an_error_naming_each_one():
+    async def run():
+        async with Broker(consortium(dead("gone"), timeout=3)) as broker:
+            union = UnionCatalogue(broker)
+            with pytest.raises(ConnectorError, match="gone"):
+                await union.search(parse("perl"))
+            status, _, body = await handle({"query": "perl"}, union,
+                                           base_url="http://h/sru", database="sru")
+            return status, body
+    status, body = asyncio.run(run())
+    (diag,) = parse_response(body).diagnostics
+    assert status == 200 and diag.code == 2 and "gone" in str(diag)
+
+
+def test_unknown_library_ids_fail_at_once(zebra):
+    async def run():
+        async with Broker(consortium(za(zebra))) as broker:
+            with pytest.raises(Exception, match="nosuch"):
+                UnionCatalogue(broker, ["nosuch"])
+            with pytest.raises(ValueError, match="flavour"):
+                UnionCatalogue(broker, flavour="mods")
+    asyncio.run(run())
+
+
+# --- MARC of a cluster -------------------------------------------------------------------------
+
+KEPT = ("title", "subtitle", "authors", "publisher", "place", "year", "edition", "extent",
+        "language", "material_type", "isbns", "issns", "subjects", "classification")
+
+
+def _normalized(path, flavour, library):
+    return [normalize(e.record, flavour=flavour, library=library)
+            for e in read_file(path, flavour=flavour) if e.record is not None]
+
+
+@pytest.mark.parametrize(("source", "flavour", "target"), [
+    ("derived/bnu_cnmarc.utf8.iso", "unimarc", "marc21"),
+    ("pymarc/test.dat", "marc21", "unimarc"),
+    ("pymarc/test.dat", "marc21", "marc21"),
+])
+def test_the_crosswalk_keeps_what_normalization_keeps(marc_data, source, flavour, target):
+    for record in _normalized(marc_data / source, flavour, "x"):
+        marc = record_marc(record, target)
+        again = normalize(marc, flavour=target, library="x")
+        assert again.format == target
+        for key in KEPT:
+            want, got = getattr(record, key), getattr(again, key)
+            if key == "subjects":  # the crosswalk writes "a -- b" back as $a/$x
+                want = tuple(s.replace(" -- ", "--") for s in want)
+                got = tuple(s.replace(" -- ", "--") for s in got)
+            if key == "classification":  # read back in tag order
+                want, got = sorted(want, key=repr), sorted(got, key=repr)
+            assert got == want, (key, record.id)
+        assert len(str(marc.leader)) == 24
+
+
+def test_a_cluster_uses_a_source_of_the_unions_flavour(marc_data):
+    """A CNMARC record and a MARC21 one of the same book (the crosswalk of the first, by
+    another library): each flavour of union gives the source in its own flavour."""
+    (cnmarc, *_) = _normalized(marc_data / "derived/bnu_cnmarc.utf8.iso", "unimarc", "bnu")
+    marc21 = normalize(record_marc(cnmarc, "marc21", record_id="LC123"), flavour="marc21",
+                       library="lc")
+    merger = Merger()
+    merger.add("bnu", [cnmarc])
+    merger.add("lc", [marc21])
+    (cluster,) = merger.clusters
+    as_marc21 = cluster_marc(cluster, "marc21")
+    assert as_marc21["001"].data == "LC123"
+    as_unimarc = cluster_marc(cluster, "unimarc")
+    assert as_unimarc.get_fields("200") and as_unimarc["001"].data == cnmarc.id.split(":")[1]
+    for marc in (as_marc21, as_unimarc):
+        by_library = holdings_852(marc)
+        assert set(by_library) == {"bnu", "lc"}
+        assert by_library["lc"] == [(None, None, None, None)]  # held, no item details
+        assert len(by_library["bnu"]) == len(cnmarc.holdings)
+    # The source is copied, never changed: its own MARC has no 852 from us.
+    assert not cnmarc.marc().get_fields("852")
+
+
+def test_a_record_without_its_marc_is_written_from_its_normalized_form(marc_data):
+    (record, *_) = _normalized(marc_data / "pymarc/test.dat", "marc21", "m")
+    bare = type(record)(**{**{k: getattr(record, k) for k in record.__slots__},
+                           "source": None})
+    merger = Merger()
+    merger.add("m", [bare])
+    marc = cluster_marc(merger.clusters[0], "marc21")
+    assert marc["001"].data == record.id
+    assert normalize(marc, flavour="marc21").title == record.title
+
+
+def test_holding_field():
+    field = holding_field(Holding("bupt", "中文书库", "I242.4/3", "0123456", "on_loan",
+                                  "2024-05-01"))
+    assert field.tag == "852"
+    assert [(s.code, s.value) for s in field.subfields] == [
+        ("a", "bupt"), ("b", "中文书库"), ("h", "I242.4/3"), ("p", "0123456"),
+        ("z", "on_loan"), ("z", "due 2024-05-01")]

@@ -1,0 +1,463 @@
+"""Our SRU server (connectors/sru_server.py) serving small in-test catalogues.
+
+The answers are checked three ways: against the catalogue itself (what it finds for the
+query), through our own SRU client (connectors.sru.SruConnector) in versions 1.1, 1.2 and
+2.0, and through YAZ's yaz-client (SRW/SOAP, GET and POST), the reference client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pymarc
+import pytest
+from lxml import etree
+from peers.catalogues import LoopThread, MemoryCatalogue, MemoryResultSet, yaz_client_sru
+
+from broker.config import loads
+from broker.cql import parse
+from broker.errors import ConnectorError, Diagnostic, QueryError, UnsupportedQuery
+from connectors.sru import SruConnector, parse_response
+from connectors.sru_server import (
+    DEFAULT_MAXIMUM_RECORDS,
+    MAXIMUM_RECORDS,
+    SruServer,
+    handle,
+    query_diagnostic,
+)
+from marc import normalize
+from marc.marcxml import element_to_record
+
+ZS1 = "http://www.loc.gov/zing/srw/"
+ZS2 = "http://docs.oasis-open.org/ns/search-ws/sruResponse"
+ZEEREX = "http://explain.z3950.org/dtd/2.0/"
+MARC = "http://www.loc.gov/MARC21/slim"
+
+
+# --- fixtures -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def catalogues(marc_data):
+    return {
+        "marc21": MemoryCatalogue("marc21", "marc21", [marc_data / "pymarc" / "test.dat",
+                                                       marc_data / "marc4j" / "summerland.mrc"]),
+        "unimarc": MemoryCatalogue("unimarc", "unimarc",
+                                   [marc_data / "derived" / "bnu_cnmarc.utf8.iso"]),
+    }
+
+
+@pytest.fixture(scope="module")
+def loop_thread():
+    thread = LoopThread()
+    yield thread
+    thread.close()
+
+
+@pytest.fixture(scope="module")
+def server(catalogues, loop_thread):
+    sru = SruServer(catalogues)
+    loop_thread.run(sru.start())
+    yield sru
+    loop_thread.run(sru.close())
+
+
+def library(url: str, *, flavour: str = "marc21", version: str = "1.2", max_records: int = 50):
+    text = json.dumps({
+        "consortium": {"name": "test", "max_selected": 10},
+        "categories": [{"id": "test", "name": "test"}],
+        "libraries": [{"id": "ours", "name": "ours", "category": "test", "connector": {
+            "protocol": "sru", "url": url, "format": flavour, "sru_version": version,
+            "max_records": max_records}}],
+    })
+    return loads(text).libraries[0]
+
+
+async def _search(lib, query: str, **kwargs):
+    connector = SruConnector(lib)
+    try:
+        return await connector.search(parse(query), **kwargs)
+    finally:
+        await connector.close()
+
+
+def get(url: str, **params) -> tuple[int, bytes]:
+    full = f"{url}?{urllib.parse.urlencode(params)}" if params else url
+    try:
+        with urllib.request.urlopen(full, timeout=30) as reply:
+            return reply.status, reply.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def diagnostic_of(body: bytes) -> tuple[int, str | None]:
+    (diag, *_) = parse_response(body).diagnostics
+    return diag.code, diag.detail
+
+
+def _ids(records) -> list[str | None]:
+    return [r.id.removeprefix("ours:") if r.id else None for r in records]
+
+
+# --- our own client -----------------------------------------------------------------------
+
+QUERIES = [
+    ("marc21", "title=summerland"),
+    ("marc21", "title=perl"),
+    ("marc21", 'subject="perl (computer program language)"'),
+    ("marc21", "title=prog*"),
+    ("marc21", "year>=2000"),
+    ("marc21", "perl not title=programming"),
+    ("marc21", "balis.author=wall or dc.title=summerland"),
+    ("marc21", "title=nonexistentword"),
+    ("unimarc", "title=中国发展报告"),
+    ("unimarc", "publisher=中国统计出版社 and year<=1997"),
+]
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2", "2.0"])
+@pytest.mark.parametrize(("database", "query"), QUERIES)
+def test_our_connector_gets_what_the_catalogue_finds(server, catalogues, database, query,
+                                                     version):
+    catalogue = catalogues[database]
+    expected = catalogue.matching(parse(query))
+    lib = library(server.url(database), flavour=catalogue.flavour, version=version)
+    page = asyncio.run(_search(lib, query))
+    assert page.hits == len(expected)
+    assert page.problems == ()
+    assert _ids(page.records) == _ids(expected)
+    assert [r.title for r in page.records] == [r.title for r in expected]
+    assert all(r.format == catalogue.flavour for r in page.records)
+    # Holdings survive the trip (CNMARC's 905/906, owned by the client's library now).
+    def items(records):
+        return [[(h.location, h.call_number, h.barcode) for h in r.holdings] for r in records]
+    assert items(page.records) == items(expected)
+
+
+def test_the_expected_counts_are_the_known_ones(catalogues):
+    """The in-test catalogue finds what Zebra's probes find in the same records."""
+    assert len(catalogues["marc21"].matching(parse("title=summerland"))) == 1
+    assert len(catalogues["marc21"].matching(parse("title=perl"))) == 9
+    assert len(catalogues["unimarc"].matching(parse("title=中国发展报告"))) == 9
+
+
+@pytest.mark.parametrize("version", ["1.2", "2.0"])
+def test_paging_with_start_and_count(server, catalogues, version):
+    lib = library(server.url("marc21"), version=version)
+    whole = asyncio.run(_search(lib, "title=perl"))
+    pages = [asyncio.run(_search(lib, "title=perl", start=start, count=4))
+             for start in (1, 5, 9)]
+    assert [p.hits for p in pages] == [9, 9, 9]
+    assert [len(p.records) for p in pages] == [4, 4, 1]
+    assert _ids(r for p in pages for r in p.records) == _ids(whole.records)
+
+
+@pytest.mark.parametrize(("version", "ns"), [("1.2", ZS1), ("2.0", ZS2)])
+def test_positions_and_next_record_position(server, version, ns):
+    status, body = get(server.url("marc21"), version=version, operation="searchRetrieve",
+                       query="title=perl", startRecord=4, maximumRecords=3)
+    assert status == 200
+    root = etree.fromstring(body)
+    assert root.tag == f"{{{ns}}}searchRetrieveResponse"
+    assert root.findtext(f"{{{ns}}}numberOfRecords") == "9"
+    assert [int(p) for p in root.xpath("//zs:recordPosition/text()", namespaces={"zs": ns})] \
+        == [4, 5, 6]
+    assert root.findtext(f"{{{ns}}}nextRecordPosition") == "7"
+    if version == "1.2":
+        assert root.findtext(f"{{{ns}}}version") == "1.2"
+    else:
+        assert root.findtext(f"{{{ns}}}resultCountPrecision").endswith("/exact")
+    # The last page has no next position.
+    _, body = get(server.url("marc21"), version=version, operation="searchRetrieve",
+                  query="title=perl", startRecord=7, maximumRecords=3)
+    last = etree.fromstring(body)
+    assert last.find(f"{{{ns}}}nextRecordPosition") is None
+    assert len(parse_response(body).records) == 3
+
+
+def test_default_page_size_and_count_only(server):
+    _, body = get(server.url("marc21"), version="1.2", operation="searchRetrieve",
+                  query="perl or summerland")
+    response = parse_response(body)
+    assert response.hits == 11
+    assert len(response.records) == DEFAULT_MAXIMUM_RECORDS == 10
+    _, body = get(server.url("marc21"), version="1.2", operation="searchRetrieve",
+                  query="title=perl", maximumRecords=0)
+    response = parse_response(body)
+    assert response.hits == 9 and response.records == () and response.diagnostics == ()
+
+
+@pytest.mark.parametrize(("version", "name"), [("1.2", "recordPacking"),
+                                               ("2.0", "recordXMLEscaping")])
+def test_string_packing(server, catalogues, version, name):
+    _, body = get(server.url("unimarc"), version=version, operation="searchRetrieve",
+                  query="title=中国发展报告", maximumRecords=2, **{name: "string"})
+    root = etree.fromstring(body)
+    data = root.xpath("//*[local-name()='recordData']")
+    assert len(data) == 2 and all(len(d) == 0 and d.text.startswith("<record") for d in data)
+    assert {e.text for e in root.xpath("//*[local-name()='recordXMLEscaping' or "
+                                       "local-name()='recordPacking']")} == {"string"}
+    response = parse_response(body)
+    titles = [normalize(element_to_record(e, flavour="unimarc").record,
+                        flavour="unimarc").title for _, e, _ in response.records]
+    expected = catalogues["unimarc"].matching(parse("title=中国发展报告"))[:2]
+    assert titles == [r.title for r in expected]
+
+
+def test_marcxml_is_valid_and_utf8(server):
+    """MARC-8 records leave as Unicode MARCXML saying so (leader/09 'a')."""
+    _, body = get(server.url("marc21"), query="title=summerland", recordSchema=
+                  "info:srw/schema/1/marcxml-v1.1")
+    root = etree.fromstring(body)
+    (record,) = root.iter(f"{{{MARC}}}record")
+    leader = record.findtext(f"{{{MARC}}}leader")
+    assert len(leader) == 24 and leader[9] == "a"
+    assert record.xpath("m:datafield[@tag='245']/m:subfield[@code='a']/text()",
+                        namespaces={"m": MARC}) == ["Summerland /"]
+    assert root.findtext(f".//{{{ZS2}}}recordSchema") == "info:srw/schema/1/marcxml-v1.1"
+
+
+def test_version_defaults(server):
+    """No version: 1.2 for a request naming an operation (a 1.x parameter), else 2.0."""
+    _, body = get(server.url("marc21"), operation="searchRetrieve", query="perl")
+    assert etree.fromstring(body).tag == f"{{{ZS1}}}searchRetrieveResponse"
+    _, body = get(server.url("marc21"), query="perl")
+    assert etree.fromstring(body).tag == f"{{{ZS2}}}searchRetrieveResponse"
+
+
+def test_form_post(server):
+    data = urllib.parse.urlencode({"version": "1.2", "operation": "searchRetrieve",
+                                   "query": "title=summerland"}).encode()
+    with urllib.request.urlopen(urllib.request.Request(server.url("marc21"), data=data),
+                                timeout=30) as reply:
+        assert parse_response(reply.read()).hits == 1
+
+
+# --- explain ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("params", "ns"), [({}, ZS2),
+                                            ({"version": "1.2", "operation": "explain"}, ZS1),
+                                            ({"version": "2.0"}, ZS2)])
+def test_explain_lists_our_indexes_and_schema(server, params, ns):
+    status, body = get(server.url("marc21"), **params)
+    assert status == 200
+    root = etree.fromstring(body)
+    assert root.tag == f"{{{ns}}}explainResponse"
+    (explain,) = root.iter(f"{{{ZEEREX}}}explain")
+    z = {"z": ZEEREX}
+    server_info = explain.find("z:serverInfo", z)
+    assert server_info.get("protocol") == "SRU"
+    assert server_info.findtext("z:host", namespaces=z) == "127.0.0.1"
+    assert server_info.findtext("z:port", namespaces=z) == str(server.port)
+    assert server_info.findtext("z:database", namespaces=z) == "marc21"
+    sets = {s.get("name"): s.get("identifier") for s in explain.iterfind("z:indexInfo/z:set", z)}
+    assert {"balis", "dc", "bath"} <= set(sets)
+    ours = explain.xpath("z:indexInfo/z:index/z:map/z:name[@set='balis']/text()", namespaces=z)
+    assert ours == ["any", "title", "author", "subject", "isbn", "issn", "publisher", "year",
+                    "callnumber"]
+    title = explain.xpath("z:indexInfo/z:index[z:title='title']", namespaces=z)[0]
+    assert {(n.get("set"), n.text) for n in title.iterfind("z:map/z:name", z)} >= {
+        ("balis", "title"), ("dc", "title"), ("bath", "title")}
+    # Every name explain lists is one our CQL accepts.
+    for name in explain.iterfind("z:indexInfo/z:index/z:map/z:name", z):
+        parse(f'{name.get("set")}.{name.text} = "2000"')
+    schemas = explain.xpath("z:schemaInfo/z:schema/@name", namespaces=z)
+    assert schemas == ["marcxml"]
+    assert explain.xpath("z:configInfo/z:setting[@type='maximumRecords']/text()",
+                         namespaces=z) == [str(MAXIMUM_RECORDS)]
+
+
+# --- diagnostics --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("params", "code", "detail"), [
+    ({"query": "title=perl", "recordSchema": "dc"}, 66, "dc"),
+    ({"query": "title=perl", "recordSchema": "mods"}, 66, "mods"),
+    ({"query": 'title="unterminated'}, 10, "unterminated quoted term starting at position 7"),
+    ({"query": "title=perl and"}, 10, None),
+    ({"query": "nosuch=perl"}, 16, "nosuch"),
+    ({"query": "title within perl"}, 19, "within"),
+    ({"query": "title<perl"}, 22, "<"),
+    ({"operation": "searchRetrieve", "version": "1.2"}, 7, "query"),
+    ({"query": "   "}, 7, "query"),
+    ({"query": "title=perl", "startRecord": "10"}, 61, "10"),
+    ({"query": "title=perl", "startRecord": "0"}, 6, "startRecord"),
+    ({"query": "title=perl", "startRecord": "x"}, 6, "startRecord"),
+    ({"query": "title=perl", "maximumRecords": "-1"}, 6, "maximumRecords"),
+    ({"query": "title=perl", "version": "3.0"}, 5, "2.0"),
+    ({"query": "title=perl", "version": "1.0"}, 5, "2.0"),
+    ({"operation": "scan", "version": "1.2", "scanClause": "title=perl"}, 4, "scan"),
+    ({"operation": "update", "version": "1.2"}, 4, "update"),
+    ({"query": "title=perl", "version": "1.2", "recordPacking": "json"}, 71, "json"),
+    ({"query": "title=perl", "version": "2.0", "recordXMLEscaping": "json"}, 71, "json"),
+    ({"query": "title=perl", "sortKeys": "title"}, 80, "title"),
+    ({"query": "title=perl", "queryType": "pqf"}, 6, "queryType"),
+])
+@pytest.mark.parametrize("version", ["1.2", "2.0"])
+def test_diagnostics(server, params, code, detail, version):
+    params = {"version": version, **params}
+    if "operation" not in params and version == "1.2":
+        params["operation"] = "searchRetrieve"
+    status, body = get(server.url("marc21"), **params)
+    assert status == 200
+    root = etree.fromstring(body)
+    answered = params["version"] if params["version"] in ("1.2", "2.0") else (
+        "1.2" if params["version"].startswith("1") else "2.0")
+    ns = ZS2 if answered == "2.0" else ZS1
+    diag_ns = ("http://docs.oasis-open.org/ns/search-ws/diagnostic" if answered == "2.0"
+               else "http://www.loc.gov/zing/srw/diagnostic/")
+    assert root.tag.startswith(f"{{{ns}}}")
+    (diag,) = root.iter(f"{{{diag_ns}}}diagnostic")
+    assert diag.findtext(f"{{{diag_ns}}}uri") == f"info:srw/diagnostic/1/{code}"
+    assert diag.findtext(f"{{{diag_ns}}}message")
+    got_code, got_detail = diagnostic_of(body)
+    assert got_code == code
+    if detail is not None:
+        assert got_detail == detail
+    assert b"Traceback" not in body
+
+
+def test_start_past_the_end_still_counts(server):
+    _, body = get(server.url("marc21"), query="title=perl", startRecord=10)
+    root = etree.fromstring(body)
+    assert root.findtext(f"{{{ZS2}}}numberOfRecords") == "9"
+    assert diagnostic_of(body)[0] == 61
+    # No hits at all: position 1 is not out of range, it is an empty answer.
+    _, body = get(server.url("marc21"), query="title=nonexistentword")
+    response = parse_response(body)
+    assert (response.hits, response.diagnostics) == (0, ())
+
+
+def test_maximum_records_is_capped_silently():
+    """More than MAXIMUM_RECORDS asked: that many come, and nextRecordPosition goes on."""
+    class Big:
+        name, flavour = "big", "marc21"
+
+        async def search(self, query):
+            record = pymarc.Record()
+            record.add_field(pymarc.Field(tag="245", indicators=["0", "0"],
+                                          subfields=[pymarc.Subfield("a", "x")]))
+            return MemoryResultSet([record] * 250)
+
+    status, _, body = asyncio.run(handle(
+        {"query": "x", "maximumRecords": "1000", "version": "1.2"}, Big(),
+        base_url="http://h/big", database="big"))
+    root = etree.fromstring(body)
+    assert status == 200
+    assert root.findtext(f"{{{ZS1}}}numberOfRecords") == "250"
+    assert len(root.findall(f"{{{ZS1}}}records/{{{ZS1}}}record")) == MAXIMUM_RECORDS
+    assert root.findtext(f"{{{ZS1}}}nextRecordPosition") == str(MAXIMUM_RECORDS + 1)
+    assert root.find(f"{{{ZS1}}}diagnostics") is None
+
+
+def test_unknown_database_is_404_with_diagnostic_235(server):
+    for params in ({"query": "perl"}, {"version": "1.2", "operation": "explain"}, {}):
+        status, body = get(server.url("nosuchdb"), **params)
+        assert status == 404
+        assert diagnostic_of(body) == (235, "nosuchdb")
+
+
+def test_our_connector_reports_the_missing_database(server):
+    with pytest.raises(Diagnostic) as caught:
+        asyncio.run(_search(library(server.url("nosuchdb")), "perl"))
+    assert caught.value.code == 235
+
+
+@pytest.mark.parametrize(("query", "code"), [
+    ("nosuch=x", 16), ("title within x", 19), ("year adj 2000", 22), ("title<x", 22),
+    ("title =/stem x", 20), ("a and/rel.algorithm=cql b", 46), ("a prox b", 37),
+    ("title=a*b", 28), ("title=pe?l", 28), ('title=""', 27), ("year=19x", 36),
+    ("year=2000*", 36), ("(a", 10), ("a)", 10), ("=a", 10), ("title=", 10), ("and", 10),
+    ('"abc', 10), ("a " * 1001, 10),
+])
+def test_each_parser_message_has_its_diagnostic(query, code):
+    """Pins broker.cql's messages to SRU codes: a reworded message fails here."""
+    with pytest.raises(QueryError) as caught:
+        parse(query)
+    assert query_diagnostic(caught.value).code == code, str(caught.value)
+
+
+class _Failing:
+    name, flavour = "failing", "marc21"
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    async def search(self, query):
+        raise self.exc
+
+
+@pytest.mark.parametrize(("exc", "status", "code"), [
+    (RuntimeError("secret internals"), 500, 1),
+    (UnsupportedQuery("this catalogue cannot search call numbers"), 200, 48),
+    (ConnectorError("no member library answered (za: timeout)"), 200, 2),
+    (QueryError("unknown index 'x': use one of ..."), 200, 16),
+])
+def test_catalogue_failures(exc, status, code, caplog):
+    with caplog.at_level(logging.ERROR, logger="connectors.sru_server"):
+        got_status, kind, body = asyncio.run(handle(
+            {"query": "perl"}, {"db": _Failing(exc)}, base_url="http://h/db", database="db"))
+    assert (got_status, diagnostic_of(body)[0]) == (status, code)
+    assert kind.startswith("text/xml")
+    assert b"Traceback" not in body and b"secret" not in body
+    if code == 1:
+        assert "secret internals" in caplog.text  # logged, with its traceback
+    else:
+        assert str(exc) in str(parse_response(body).diagnostics[0])
+
+
+def test_a_record_that_cannot_be_written_is_a_surrogate_diagnostic():
+    class Broken:
+        name, flavour = "broken", "marc21"
+
+        async def search(self, query):
+            good = pymarc.Record()
+            good.add_field(pymarc.Field(tag="001", data="1"))
+            return MemoryResultSet([good, None])
+
+    _, _, body = asyncio.run(handle({"query": "x", "version": "1.2"}, Broken(),
+                                    base_url="http://h/b", database="b"))
+    response = parse_response(body)
+    assert response.hits == 2
+    (_, first, _), (_, second, why) = response.records
+    assert first is not None and second is None and "64" in why
+
+
+def test_one_catalogue_answers_any_database_name(catalogues):
+    _, _, body = asyncio.run(handle({"query": "title=summerland"}, catalogues["marc21"],
+                                    base_url="http://h/sru", database="sru"))
+    assert parse_response(body).hits == 1
+
+
+# --- yaz-client ---------------------------------------------------------------------------
+
+needs_yaz = pytest.mark.skipif(shutil.which("yaz-client") is None,
+                               reason="yaz-client not installed (Debian yaz)")
+
+
+@needs_yaz
+@pytest.mark.parametrize("transport", [[], ["sru get 1.2"], ["sru post 1.1"],
+                                       ["sru get 2.0"]])
+@pytest.mark.parametrize(("database", "query", "hits", "shown"), [
+    ("marc21", "title=summerland", 1, "Summerland /"),
+    ("marc21", "title=perl", 9, "Perl"),
+    ("unimarc", "title=中国发展报告", 9, "中国发展报告"),
+])
+def test_yaz_client_gets_the_same_answer(server, transport, database, query, hits, shown):
+    output = yaz_client_sru(server.url(database), [*transport, f"find {query}", "show 1"])
+    assert f"Number of hits: {hits}" in output, output
+    assert shown in output.replace(" ", "") or shown in output, output
+    assert "pos=1 schema=info:srw/schema/1/marcxml-v1.1" in output, output
+
+
+@needs_yaz
+def test_yaz_client_sees_our_diagnostics(server):
+    output = yaz_client_sru(server.url("marc21"), ["sru get 1.2", "find nosuch=perl"])
+    assert "16" in output and "nosuch" in output, output
