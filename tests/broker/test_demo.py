@@ -1,0 +1,293 @@
+"""The bundled demo consortium: its generated catalogues, its libraries file, `balis demo`."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from broker import config as config_module
+from broker import demo_data
+from marc import normalize, read_file
+from marc.normalization.text import isbn13, issn
+
+BALIS = ["balis"] if shutil.which("balis") else [sys.executable, "-m", "broker.cli"]
+
+
+@pytest.fixture(scope="module")
+def directory():
+    return demo_data.load_members()
+
+
+@pytest.fixture(scope="module")
+def plans(directory):
+    return demo_data.plan(lib.id for lib in directory.libraries)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory, plans, directory) -> Path:
+    path = tmp_path_factory.mktemp("demo")
+    demo_data.write(path, plans, directory)
+    return path
+
+
+@pytest.fixture(scope="module")
+def catalogues(data_dir, plans) -> dict[str, list]:
+    """Every member's records as read back from its file: (entry, normalized record)."""
+    out = {}
+    for p in plans:
+        entries = list(read_file(data_dir / p.file_name))
+        out[p.id] = [(e, normalize(e.record, flavour=e.flavour, library=p.id))
+                     for e in entries if e.record is not None]
+        assert len(out[p.id]) == len(entries), [e.problems for e in entries if not e.ok]
+    return out
+
+
+def free_port_base(count: int = 46) -> int:
+    """A port N with N .. N + count - 1 all free on 127.0.0.1 (as far as we can tell)."""
+    rng = random.Random()
+    for _ in range(50):
+        base = rng.randrange(30000, 60000 - count)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    pytest.skip("no free range of ports for the demo")
+
+
+def balis(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "BALIS_CONFIG"}
+    return subprocess.run([*BALIS, *args], capture_output=True, text=True, timeout=timeout,
+                          env=env, check=False)
+
+
+# --- the generator ----------------------------------------------------------------------
+
+
+def test_same_seed_same_bytes(tmp_path, data_dir, plans, directory):
+    again = tmp_path / "again"
+    manifest = demo_data.write(again, plans, directory)
+    for p in plans:
+        assert (again / p.file_name).read_bytes() == (data_dir / p.file_name).read_bytes(), p.id
+    assert manifest == demo_data.ensure(data_dir, plans, directory)[0]
+    other = demo_data.generate(plans[:3], directory, seed=demo_data.SEED + 1)
+    first = demo_data.generate(plans[:3], directory)
+    assert [str(r) for r in other.records[plans[0].id]] != \
+        [str(r) for r in first.records[plans[0].id]]
+
+
+def test_cache_is_reused_and_refreshed(tmp_path, plans, directory):
+    plans = plans[:3]
+    manifest, made = demo_data.ensure(tmp_path, plans, directory)
+    assert made and manifest["records"] > 0
+    again, made = demo_data.ensure(tmp_path, plans, directory)
+    assert not made and again == manifest
+    (tmp_path / plans[0].file_name).unlink()
+    _, made = demo_data.ensure(tmp_path, plans, directory)
+    assert made and (tmp_path / plans[0].file_name).is_file()
+
+
+def test_sizes_and_overlap(catalogues):
+    assert len(catalogues) == 46
+    sizes = {lid: len(records) for lid, records in catalogues.items()}
+    assert all(50 <= n <= 150 for n in sizes.values()), sizes
+    assert 3000 <= sum(sizes.values()) <= 7000
+    holders: dict[str, set[str]] = {}
+    for lid, records in catalogues.items():
+        for _, record in records:
+            key = record.isbns[0] if record.isbns else (record.title, record.year)
+            holders.setdefault(key, set()).add(lid)
+    counts = Counter(len(v) for v in holders.values())
+    assert 1300 <= len(holders) <= 1500
+    assert max(counts) == 8 and counts[1] < len(holders) / 2  # most works are shared
+
+
+def test_records_are_clean_and_as_planned(catalogues, plans):
+    by_id = {p.id: p for p in plans}
+    kinds = Counter()
+    for lid, records in catalogues.items():
+        for entry, record in records:
+            assert not entry.problems and not record.warnings, (lid, record.id)
+            assert record.format == by_id[lid].format
+            assert record.title and record.year and 1950 <= record.year <= 2025
+            assert record.holdings and all(h.library == lid for h in record.holdings)
+            assert all(h.call_number and h.barcode and h.location for h in record.holdings)
+            kinds[(record.material_type, record.language)] += 1
+            if record.language == "chi" and record.material_type == "book":
+                assert re.fullmatch(r"[A-Z]+[\d.\-]*/\d+(=\d+)?", record.call_numbers[0])
+                assert any(c.scheme == "clc" for c in record.classification)
+    assert kinds[("book", "chi")] > kinds[("book", "eng")] > kinds[("serial", "chi")] > 0
+    assert kinds[("serial", "eng")] > 0
+
+
+def test_identifiers_have_valid_check_digits(catalogues):
+    seen_isbn = seen_issn = 0
+    for records in catalogues.values():
+        for entry, record in records:
+            raw = entry.record
+            for tag in ("020", "010"):
+                for f in raw.get_fields(tag):
+                    value = f.get_subfields("a")[0]
+                    assert isbn13(value), value
+                    seen_isbn += 1
+            for tag in ("022", "011"):
+                for f in raw.get_fields(tag):
+                    value = f.get_subfields("a")[0]
+                    assert issn(value) == value
+                    seen_issn += 1
+            if record.year >= 1987 and record.material_type == "book":
+                assert len(record.isbns) == 1  # Chinese books have ISBNs from 1987
+                assert record.isbns[0].startswith(("9787", "9780", "9781", "9783"))
+    assert seen_isbn > 2000 and seen_issn > 100
+
+
+def test_flavours_and_encodings_on_disk(data_dir, plans):
+    formats = Counter(p.format for p in plans)
+    assert formats["unimarc"] >= 4 and formats["marc21"] > formats["unimarc"]
+    for p in plans:
+        data = (data_dir / p.file_name).read_bytes()
+        if p.file_encoding == "gb18030":
+            assert p.format == "unimarc"
+            with pytest.raises(UnicodeDecodeError):
+                data.decode("utf-8")
+            assert "中".encode("gb18030") in data
+        else:
+            data.decode("utf-8")
+    assert sum(p.file_encoding == "gb18030" for p in plans) >= 3
+
+
+def test_same_book_merges_across_flavours(catalogues):
+    """A book held by a MARC21 and a CNMARC member: the two normalize to one key."""
+    from broker.merge import work_key
+
+    by_isbn: dict[str, dict[str, object]] = {}
+    for records in catalogues.values():
+        for _, record in records:
+            if record.isbns:
+                by_isbn.setdefault(record.isbns[0], {})[record.format] = record
+    both = [v for v in by_isbn.values() if len(v) == 2]
+    assert len(both) > 100
+    for pair in both:
+        assert work_key(pair["marc21"]) == work_key(pair["unimarc"])
+    undated = {}
+    for records in catalogues.values():  # books from before ISBNs merge on the work key
+        for _, record in records:
+            if not record.isbns and record.material_type == "book":
+                undated.setdefault(work_key(record), set()).add(record.format)
+    assert any(len(formats) == 2 for formats in undated.values())
+
+
+# --- the libraries file -----------------------------------------------------------------
+
+
+def test_committed_demo_config_is_the_generated_one(directory, plans):
+    text = demo_data.render_config(directory, plans)
+    assert demo_data.DEMO_CONFIG.read_text("utf-8") == text, \
+        "config/demo.yaml is out of date: run python -m broker.demo_data"
+
+
+def test_demo_config_mirrors_the_real_directory(directory, plans):
+    demo = config_module.load(demo_data.DEMO_CONFIG)
+    assert [(c.id, c.name) for c in demo.categories] == \
+        [(c.id, c.name) for c in directory.categories]
+    assert [(lib.id, lib.name, lib.category) for lib in demo.libraries] == \
+        [(lib.id, lib.name, lib.category) for lib in directory.libraries]
+    assert len(demo.libraries) == 46 and all(lib.searchable for lib in demo.libraries)
+    protocols = Counter(lib.connector.protocol for lib in demo.libraries)
+    assert protocols == {"sru": 23, "z3950": 23}
+    ports = [lib.connector.port for lib in demo.libraries]
+    assert ports == list(range(demo_data.PORT_BASE, demo_data.PORT_BASE + 46))
+    assert all(lib.connector.host == "127.0.0.1" for lib in demo.libraries)
+    slow = [p for p in plans if p.delay]
+    assert len(slow) == 1 and demo.library(slow[0].id).connector.timeout < slow[0].delay
+    assert sum(p.down for p in plans) == 1
+
+
+def test_moved_ports(directory, plans):
+    text = demo_data.render_config(directory, plans, port_base=30000)
+    demo = config_module.loads(text)
+    assert [lib.connector.port for lib in demo.libraries] == list(range(30000, 30046))
+    assert "30000-30045" in text
+
+
+# --- balis demo -------------------------------------------------------------------------
+
+
+def test_balis_demo_check(data_dir):
+    pytest.importorskip("connectors.sru_server")
+    pytest.importorskip("connectors.z3950.server")
+    base = free_port_base()
+    done = balis("demo", "--check", "--data-dir", str(data_dir), "--port-base", str(base))
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "46 member libraries" in out and "cached in" in out
+    assert re.search(r"ok 44 \(\d+ hits\), timeout 1, error 1", out), out
+    assert re.search(r"timeout\s+cafa .*within 2 s", out), out
+    assert re.search(r"error\s+buu .*(connect|refused)", out, re.I), out
+    found = re.search(r"(\d+) records fetched, merged into (\d+) \((\d+) held by more", out)
+    assert found, out
+    fetched, merged, shared = map(int, found.groups())
+    assert 0 < merged < fetched and shared > 0
+    assert "OK: the demo consortium works" in out
+    assert (data_dir / f"demo-{base}.yaml").is_file()  # the libraries file with moved ports
+
+
+def test_balis_demo_runs_until_interrupted(data_dir):
+    pytest.importorskip("connectors.sru_server")
+    pytest.importorskip("connectors.z3950.server")
+    base = free_port_base()
+    env = {k: v for k, v in os.environ.items() if k != "BALIS_CONFIG"}
+    proc = subprocess.Popen([*BALIS, "demo", "--data-dir", str(data_dir), "--port-base",
+                             str(base), "--port", "8123"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "Press Ctrl-C" in line:
+                break
+        text = "".join(lines)
+        assert "46 member libraries" in text, text + proc.stderr.read()
+        assert f"127.0.0.1:{base}-{base + 45}" in text
+        assert f"balis search --config {data_dir / f'demo-{base}.yaml'}" in text or \
+            f"demo-{base}.yaml" in text
+        assert "--port 8123" in text
+        with socket.create_connection(("127.0.0.1", base + 1), timeout=2):
+            pass  # a member answers
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "stopped" in out
+
+
+def test_port_in_use_is_a_user_error(data_dir):
+    pytest.importorskip("connectors.sru_server")
+    pytest.importorskip("connectors.z3950.server")
+    base = free_port_base()
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", base + 2))
+        blocker.listen()
+        done = balis("demo", "--check", "--data-dir", str(data_dir), "--port-base", str(base))
+    assert done.returncode == 2
+    assert "--port-base" in done.stderr and "Traceback" not in done.stderr
