@@ -21,7 +21,7 @@ DEFAULT_ATTRIBUTES = {
 USE, RELATION, POSITION, STRUCTURE, TRUNCATION, COMPLETENESS = 1, 2, 3, 4, 5, 6
 _RELATIONS = {"<": 1, "<=": 2, "=": 3, ">=": 4, ">": 5}
 _OPERATORS = {"and": 0, "or": 1, "not": 2}
-PHRASE, WORD, YEAR_STRUCTURE, RIGHT_TRUNCATION = 1, 2, 4, 1
+PHRASE, WORD, YEAR_STRUCTURE, RIGHT_TRUNCATION, COMPLETE_FIELD = 1, 2, 4, 1, 3
 
 
 def parse_attributes(spec: str) -> list[tuple[int, int]]:
@@ -48,6 +48,9 @@ def clause_attributes(clause: Clause, indexes: dict[str, str]) -> list[tuple[int
         attrs.setdefault(STRUCTURE, YEAR_STRUCTURE)
     if clause.is_phrase:
         attrs.setdefault(STRUCTURE, PHRASE)
+    if clause.relation == "==":
+        # CQL's exact match: the whole field, Bib-1 completeness "complete field".
+        attrs.setdefault(COMPLETENESS, COMPLETE_FIELD)
     if clause.truncated:
         attrs.setdefault(TRUNCATION, RIGHT_TRUNCATION)
     return sorted(attrs.items())
