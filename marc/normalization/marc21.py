@@ -123,9 +123,15 @@ def _publication(fields: Fields) -> Field | None:
     return fields.first("260") or fields.first("264")
 
 
+_SUBJECT_TAGS = ("600", "610", "611", "630", "648", "650", "651")
+
+
 def _subjects(fields: Fields) -> tuple[str, ...]:
     found = []
-    for f in fields.get("600", "610", "611", "630", "648", "650", "651"):
+    # Headings in their original script (880s linked to 6XX) come beside the romanized
+    # ones, so a reader can search a Chinese subject either way.
+    vernacular = [f for f in fields.get("880") if (sub(f, "6") or "")[:3] in _SUBJECT_TAGS]
+    for f in [*fields.get(*_SUBJECT_TAGS), *vernacular]:
         head = clean(" ".join(subs(f, "abcdqtnp")))
         found.append(" -- ".join(x for x in [head, *map(clean, subs(f, "vxyz"))] if x))
     for f in fields.get("653"):

@@ -653,3 +653,12 @@ def test_material_type_on_real_leaders(marc_data):
     assert only_record(marc_data / "pymarc" / "utf8_errors.dat").material_type == "image"
     article = records_of(marc_data / "dp2-bnu-alma-sru" / "sample_marcxml.xml")[0]
     assert article.material_type == "article"  # leader "     naa  22 ..."
+
+
+def test_vernacular_subject_headings_are_kept_beside_romanized(marc_data):
+    """An 880 linked to a 6XX gives the heading in its own script too (LC 84231405)."""
+    records = [normalize(e.record, flavour=e.flavour)
+               for e in read_file(marc_data / "yaz" / "marccol1.u8.marc")]
+    (record,) = [r for r in records if (r.id or "").strip() == "84231405"]
+    assert "Zhongguo gong chan dang -- Party work" in record.subjects
+    assert "中国 共产党 -- Party work" in record.subjects  # the ideographic space folded
