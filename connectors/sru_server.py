@@ -46,41 +46,43 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import pymarc
 from aiohttp import web
 from lxml import etree
 
 from broker.catalogue import Catalogue, ResultSet
-from broker.cql import _INDEX_ALIASES, INDEXES, TEXT_RELATIONS, YEAR_RELATIONS, parse
+from broker.cql import parse
 from broker.errors import ConnectorError, QueryError, UnsupportedQuery
-from marc.marcxml import safe_parser
+from connectors.sru_xml import (  # noqa: F401 - re-exported for callers of this module
+    BALIS_CONTEXT_SET,
+    BALIS_NS,
+    CONTEXT_SETS,
+    DEFAULT_MAXIMUM_RECORDS,
+    DIAG_NS_1,
+    DIAG_NS_2,
+    DIAGNOSTIC_SCHEMA,
+    EXPLAIN_NS,
+    EXPLAIN_SCHEMA,
+    MARC_NS,
+    MARCXML_SCHEMA,
+    MAXIMUM_RECORDS,
+    PRECISION,
+    SOAP_NS,
+    SRU_NS_1,
+    SRU_NS_2,
+    explain_record,
+    marc_element,
+    one_char,
+    serialize,
+    soap_envelope,
+    soap_params,
+    xml_child,
+    xml_text,
+)
 
 logger = logging.getLogger(__name__)
 
-SRU_NS_1 = "http://www.loc.gov/zing/srw/"
-SRU_NS_2 = "http://docs.oasis-open.org/ns/search-ws/sruResponse"
-DIAG_NS_1 = "http://www.loc.gov/zing/srw/diagnostic/"
-DIAG_NS_2 = "http://docs.oasis-open.org/ns/search-ws/diagnostic"
-EXPLAIN_NS = "http://explain.z3950.org/dtd/2.0/"
-EXPLAIN_SCHEMA = "http://explain.z3950.org/dtd/2.0/"
-MARC_NS = "http://www.loc.gov/MARC21/slim"
-MARCXML_SCHEMA = "info:srw/schema/1/marcxml-v1.1"
-DIAGNOSTIC_SCHEMA = "info:srw/schema/1/diagnostics-v1.1"
-BALIS_NS = "urn:balis-broker:sru"  # our extraResponseData (each library's state)
-# The context set of the consortium's own indexes (CONTRACTS section 3).
-BALIS_CONTEXT_SET = "urn:balis-broker:cql-context-set:1.0"
-CONTEXT_SETS = {
-    "balis": BALIS_CONTEXT_SET,
-    "dc": "info:srw/cql-context-set/1/dc-v1.1",
-    "bath": "http://zing.z3950.org/cql/bath/2.0/",
-    "cql": "info:srw/cql-context-set/1/cql-v1.2",
-}
-PRECISION = "info:srw/vocabulary/resultCountPrecision/1/"
-
-DEFAULT_MAXIMUM_RECORDS = 10
-MAXIMUM_RECORDS = 100  # larger requests are capped silently (SRU allows fewer records)
 SUPPORTED_VERSIONS = ("1.1", "1.2", "2.0")
 HIGHEST_VERSION = "2.0"
 CONTENT_TYPE = "text/xml; charset=utf-8"
@@ -116,9 +118,6 @@ _QUERY_DIAGNOSTICS: tuple[tuple[re.Pattern[str], int], ...] = (
     (re.compile(r"^empty search term"), 27),
     (re.compile(r"^year must be a number"), 36),
 )
-
-_XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
 
 class SruDiagnostic(Exception):
     """A fatal SRU diagnostic: the request ends with it (and no records)."""
@@ -336,26 +335,26 @@ def _search_response(request: _Request, result: ResultSet, hits: int, start: int
     ns = request.ns
     root = etree.Element(f"{{{ns}}}searchRetrieveResponse", nsmap={"zs": ns})
     if not request.v2:
-        _add(root, ns, "version", request.version)
-    _add(root, ns, "numberOfRecords", str(hits))
+        xml_child(root, ns, "version", request.version)
+    xml_child(root, ns, "numberOfRecords", str(hits))
     if records:
-        holder = _add(root, ns, "records")
+        holder = xml_child(root, ns, "records")
         for offset, record in enumerate(records):
             _add_record(request, holder, record, start + offset, retrieval.packing, flavour)
     following = start + len(records)
     if records and following <= hits:
-        _add(root, ns, "nextRecordPosition", str(following))
+        xml_child(root, ns, "nextRecordPosition", str(following))
     elif not records and retrieval.maximum == 0 and start <= hits:
-        _add(root, ns, "nextRecordPosition", str(start))
+        xml_child(root, ns, "nextRecordPosition", str(start))
     if diagnostics:
         _add_diagnostics(request, root, diagnostics)
     libraries = getattr(result, "libraries", None)
     if libraries:
-        _add_libraries(_add(root, ns, "extraResponseData"), libraries)
+        _add_libraries(xml_child(root, ns, "extraResponseData"), libraries)
     if request.v2:
         precision = getattr(result, "precision", "exact")
-        _add(root, ns, "resultCountPrecision", PRECISION + precision)
-    return _serialize(root)
+        xml_child(root, ns, "resultCountPrecision", PRECISION + precision)
+    return serialize(root)
 
 
 def _add_record(request: _Request, holder: etree._Element, record: pymarc.Record | None,
@@ -376,15 +375,15 @@ def _add_record(request: _Request, holder: etree._Element, record: pymarc.Record
         schema = DIAGNOSTIC_SCHEMA
     else:
         schema = MARCXML_SCHEMA
-    entry = _add(holder, ns, "record")
-    _add(entry, ns, "recordSchema", schema)
-    _add(entry, ns, "recordXMLEscaping" if request.v2 else "recordPacking", packing)
-    data = _add(entry, ns, "recordData")
+    entry = xml_child(holder, ns, "record")
+    xml_child(entry, ns, "recordSchema", schema)
+    xml_child(entry, ns, "recordXMLEscaping" if request.v2 else "recordPacking", packing)
+    data = xml_child(entry, ns, "recordData")
     if packing == "string":
         data.text = etree.tostring(element, encoding="unicode")
     else:
         data.append(element)
-    _add(entry, ns, "recordPosition", str(position))
+    xml_child(entry, ns, "recordPosition", str(position))
 
 
 def _add_libraries(holder: etree._Element, libraries: list[dict]) -> None:
@@ -395,7 +394,7 @@ def _add_libraries(holder: etree._Element, libraries: list[dict]) -> None:
         for key in ("id", "status", "hits", "fetched", "error"):
             value = library.get(key)
             if value is not None:
-                item.set(key, _xml_text(str(value)))
+                item.set(key, xml_text(str(value)))
 
 
 # --- explain -------------------------------------------------------------------------------
@@ -404,79 +403,14 @@ def _add_libraries(holder: etree._Element, libraries: list[dict]) -> None:
 def _explain(request: _Request, catalogue: Catalogue, base_url: str, database: str) -> bytes:
     ns = request.ns
     root = etree.Element(f"{{{ns}}}explainResponse", nsmap={"zs": ns})
-    _add(root, ns, "version", request.version)
-    record = _add(root, ns, "record")
-    _add(record, ns, "recordSchema", EXPLAIN_SCHEMA)
-    _add(record, ns, "recordXMLEscaping" if request.v2 else "recordPacking", "xml")
-    data = _add(record, ns, "recordData")
+    xml_child(root, ns, "version", request.version)
+    record = xml_child(root, ns, "record")
+    xml_child(record, ns, "recordSchema", EXPLAIN_SCHEMA)
+    xml_child(record, ns, "recordXMLEscaping" if request.v2 else "recordPacking", "xml")
+    data = xml_child(record, ns, "recordData")
     data.append(explain_record(catalogue, base_url, database, request.version))
-    _add(record, ns, "recordPosition", "1")
-    return _serialize(root)
-
-
-def explain_record(catalogue: Catalogue, base_url: str, database: str,
-                   version: str = "1.2") -> etree._Element:
-    """The ZeeRex 2.0 description of one database."""
-    def sub(parent: etree._Element, tag: str, text: str | None = None, /,
-            **attrs: str) -> etree._Element:
-        element = etree.SubElement(parent, f"{{{EXPLAIN_NS}}}{tag}", **attrs)
-        if text is not None:
-            element.text = _xml_text(text)
-        return element
-
-    url = urlsplit(base_url)
-    root = etree.Element(f"{{{EXPLAIN_NS}}}explain", nsmap={None: EXPLAIN_NS})
-    server = sub(root, "serverInfo", protocol="SRU", version=version,
-                 transport=url.scheme or "http", method="GET POST")
-    sub(server, "host", url.hostname or "localhost")
-    sub(server, "port", str(url.port or (443 if url.scheme == "https" else 80)))
-    sub(server, "database", url.path.strip("/") or database)
-
-    flavour = getattr(catalogue, "flavour", "marc21")
-    info = sub(root, "databaseInfo")
-    sub(info, "title", getattr(catalogue, "title", None) or catalogue.name, primary="true")
-    description = getattr(catalogue, "description", None) or (
-        f"{catalogue.name}: searched with CQL over the BALIS indexes; records in MARCXML")
-    sub(info, "description", description, lang="en", primary="true")
-
-    index_info = sub(root, "indexInfo")
-    for name, identifier in CONTEXT_SETS.items():
-        sub(index_info, "set", name=name, identifier=identifier)
-    aliases: dict[str, list[str]] = {index: [] for index in INDEXES}
-    for alias, index in _INDEX_ALIASES.items():
-        aliases[index].append(alias)
-    for index in INDEXES:
-        entry = sub(index_info, "index", search="true", scan="false", sort="false",
-                    id=f"balis.{index}")
-        sub(entry, "title", index, lang="en")
-        mapped = sub(entry, "map")
-        sub(mapped, "name", index, set="balis")
-        for alias in sorted(aliases[index]):
-            context, _, name = alias.partition(".")
-            if name and context in CONTEXT_SETS and context != "balis":
-                sub(sub(entry, "map"), "name", name, set=context)
-        config = sub(entry, "configInfo")
-        for relation in (YEAR_RELATIONS if index == "year" else TEXT_RELATIONS):
-            sub(config, "supports", relation, type="relation")
-
-    schemas = sub(root, "schemaInfo")
-    schema = sub(schemas, "schema", identifier=MARCXML_SCHEMA, name="marcxml",
-                 location="http://www.loc.gov/standards/marcxml/schema/MARC21slim.xsd",
-                 sort="false", retrieve="true")
-    sub(schema, "title", "MARCXML (MARC21 slim)" if flavour == "marc21"
-        else "MARCXML (MARC21 slim syntax, UNIMARC/CNMARC content)", lang="en")
-
-    config = sub(root, "configInfo")
-    sub(config, "default", str(DEFAULT_MAXIMUM_RECORDS), type="numberOfRecords")
-    sub(config, "default", "balis", type="contextSet")
-    sub(config, "default", "any", type="index")
-    sub(config, "default", "=", type="relation")
-    sub(config, "setting", str(MAXIMUM_RECORDS), type="maximumRecords")
-    sub(config, "supports", "*", type="maskingCharacter")
-    return root
-
-
-# --- failures ------------------------------------------------------------------------------
+    xml_child(record, ns, "recordPosition", "1")
+    return serialize(root)
 
 
 def _failure(request: _Request, diag: SruDiagnostic, params: Mapping[str, str]) -> bytes:
@@ -487,16 +421,16 @@ def _failure(request: _Request, diag: SruDiagnostic, params: Mapping[str, str]) 
     name = "explainResponse" if operation == "explain" else "searchRetrieveResponse"
     root = etree.Element(f"{{{ns}}}{name}", nsmap={"zs": ns})
     if name == "explainResponse" or not request.v2:
-        _add(root, ns, "version", request.version)
+        xml_child(root, ns, "version", request.version)
     if name == "searchRetrieveResponse":
-        _add(root, ns, "numberOfRecords", "0")
+        xml_child(root, ns, "numberOfRecords", "0")
     _add_diagnostics(request, root, [diag])
-    return _serialize(root)
+    return serialize(root)
 
 
 def _add_diagnostics(request: _Request, parent: etree._Element,
                      diagnostics: list[SruDiagnostic]) -> None:
-    holder = _add(parent, request.ns, "diagnostics")
+    holder = xml_child(parent, request.ns, "diagnostics")
     for diag in diagnostics:
         holder.append(_diagnostic_element(request, diag))
 
@@ -504,102 +438,14 @@ def _add_diagnostics(request: _Request, parent: etree._Element,
 def _diagnostic_element(request: _Request, diag: SruDiagnostic) -> etree._Element:
     ns = DIAG_NS_2 if request.v2 else DIAG_NS_1
     element = etree.Element(f"{{{ns}}}diagnostic", nsmap={"diag": ns})
-    _add(element, ns, "uri", f"info:srw/diagnostic/1/{diag.code}")
+    xml_child(element, ns, "uri", f"info:srw/diagnostic/1/{diag.code}")
     if diag.details:
-        _add(element, ns, "details", diag.details)
-    _add(element, ns, "message", diag.message)
+        xml_child(element, ns, "details", diag.details)
+    xml_child(element, ns, "message", diag.message)
     return element
 
 
 # --- XML -----------------------------------------------------------------------------------
-
-
-def _xml_text(text: str) -> str:
-    """Text XML 1.0 can carry: other control characters become U+FFFD."""
-    return _XML_ILLEGAL.sub("\ufffd", text)
-
-
-def _add(parent: etree._Element, ns: str, name: str, text: str | None = None
-         ) -> etree._Element:
-    element = etree.SubElement(parent, f"{{{ns}}}{name}")
-    if text is not None:
-        element.text = _xml_text(text)
-    return element
-
-
-def _serialize(root: etree._Element) -> bytes:
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-
-
-def _one(text: str | None, default: str = " ") -> str:
-    value = _xml_text(text or "")[:1]
-    return value if value.strip() or value == " " else default
-
-
-def marc_element(record: pymarc.Record, *, flavour: str = "marc21") -> etree._Element:
-    """A pymarc record as a MARC21-slim ``record`` element (UNIMARC content keeps its tags).
-
-    A MARC21 leader says UTF-8 (leader/09 ``a``): the text is Unicode now, whatever the
-    record was read from. Characters XML cannot carry become U+FFFD.
-    """
-    root = etree.Element(f"{{{MARC_NS}}}record", nsmap={None: MARC_NS})
-    leader = _xml_text(str(record.leader or "")).ljust(24)[:24]
-    if flavour == "marc21":
-        leader = leader[:9] + "a" + leader[10:]
-    etree.SubElement(root, f"{{{MARC_NS}}}leader").text = leader
-    for field in record.fields:
-        tag = _xml_text(str(field.tag))
-        if field.is_control_field():
-            control = etree.SubElement(root, f"{{{MARC_NS}}}controlfield", tag=tag)
-            control.text = _xml_text(field.data or "")
-            continue
-        data = etree.SubElement(root, f"{{{MARC_NS}}}datafield", tag=tag,
-                                ind1=_one(field.indicator1), ind2=_one(field.indicator2))
-        for subfield in field.subfields:
-            code, value = subfield.code, subfield.value
-            element = etree.SubElement(data, f"{{{MARC_NS}}}subfield", code=_one(code, "?"))
-            element.text = _xml_text(value or "")
-    return root
-
-
-# --- SRW: SRU over SOAP (yaz-client's default) ---------------------------------------------
-
-SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
-_SOAP_OPERATIONS = {"searchRetrieveRequest": "searchRetrieve", "explainRequest": "explain",
-                    "scanRequest": "scan"}
-
-
-def soap_params(body: bytes) -> dict[str, str] | None:
-    """The parameters of an SRW (SOAP) request, as if sent in a query string; None when
-    the body is not a SOAP envelope holding an SRU request."""
-    try:
-        root = etree.fromstring(body, safe_parser())
-    except etree.XMLSyntaxError:
-        return None
-    if root.tag != f"{{{SOAP_NS}}}Envelope":
-        return None
-    soap_body = root.find(f"{{{SOAP_NS}}}Body")
-    request = next((child for child in soap_body if isinstance(child.tag, str)), None) \
-        if soap_body is not None else None
-    if request is None:
-        return None
-    name = etree.QName(request).localname
-    params = {"operation": _SOAP_OPERATIONS.get(name, name)}
-    for child in request:
-        if isinstance(child.tag, str) and len(child) == 0:
-            params[etree.QName(child).localname] = (child.text or "").strip()
-    return params
-
-
-def soap_envelope(body: bytes) -> bytes:
-    """An SRU response wrapped in a SOAP envelope."""
-    envelope = etree.Element(f"{{{SOAP_NS}}}Envelope", nsmap={"SOAP-ENV": SOAP_NS})
-    holder = etree.SubElement(envelope, f"{{{SOAP_NS}}}Body")
-    holder.append(etree.fromstring(body, safe_parser()))
-    return _serialize(envelope)
-
-
-# --- the aiohttp server --------------------------------------------------------------------
 
 
 class SruServer:
