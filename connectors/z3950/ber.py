@@ -322,3 +322,38 @@ def _span(data: bytes | memoryview, pos: int, limit: int, depth: int) -> int:
         if data[pos] == 0 and data[pos + 1] == 0:
             return pos + 2
         pos = _span(data, pos, limit, depth + 1)
+
+
+class ApduBuffer:
+    """Complete Z39.50 APDUs cut off the bytes of a connection, as they arrive.
+
+    Every APDU is a constructed, context-tagged value ([20]..[48]); bytes that start
+    anything else are not Z39.50, and waiting for "the rest" of them would only time out.
+    ``kind`` names what is expected in that error ("message", "request").
+    """
+
+    def __init__(self, limit: int, kind: str = "message") -> None:
+        self._buffer = bytearray()
+        self._framer = Framer(limit)
+        self._kind = kind
+
+    def add(self, chunk: bytes) -> None:
+        self._buffer += chunk
+
+    def take(self) -> bytes | None:
+        """The next complete APDU, or None until more bytes come."""
+        if not self._buffer:
+            return None
+        if self._buffer[0] & 0xE0 != 0xA0:
+            raise ProtocolError(f"not a Z39.50 {self._kind} (first byte "
+                                f"0x{self._buffer[0]:02x})")
+        size = self._framer.feed(self._buffer)
+        if size is None:
+            return None
+        message = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return message
+
+    def clear(self) -> None:
+        self._buffer.clear()
+        self._framer.reset()

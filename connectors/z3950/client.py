@@ -42,8 +42,7 @@ class Z3950Client:
         self.server = ""
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._buffer = bytearray()
-        self._framer = ber.Framer(message_cap)
+        self._apdus = ber.ApduBuffer(message_cap)
         self._ids = itertools.count(1)
         self.awaiting = 0  # requests sent whose answers have not been read
         self.last_query: bytes | None = None  # the query behind the live result set
@@ -126,8 +125,7 @@ class Z3950Client:
         """Say goodbye (best effort) and drop the connection."""
         writer, self._writer, self._reader = self._writer, None, None
         self.last_query = None
-        self._buffer.clear()
-        self._framer.reset()
+        self._apdus.clear()
         self.awaiting = 0
         if writer is None:
             return
@@ -199,20 +197,11 @@ class Z3950Client:
     async def _read_message(self) -> bytes:
         assert self._reader is not None
         while True:
-            if self._buffer:
-                # Every APDU is a constructed, context-tagged value ([20]..[48]); anything
-                # else is not Z39.50, and waiting for "the rest" of it would only time out.
-                if self._buffer[0] & 0xE0 != 0xA0:
-                    raise ProtocolError(f"not a Z39.50 message (first byte "
-                                        f"0x{self._buffer[0]:02x})")
-                size = self._framer.feed(self._buffer)
-                if size is not None:
-                    message = bytes(self._buffer[:size])
-                    del self._buffer[:size]
-                    return message
+            message = self._apdus.take()
+            if message is not None:
+                return message
             chunk = await self._reader.read(_READ_SIZE)
             if not chunk:
-                self._buffer.clear()
-                self._framer.reset()
+                self._apdus.clear()
                 raise ConnectionResetError("connection closed by the server")
-            self._buffer += chunk
+            self._apdus.add(chunk)

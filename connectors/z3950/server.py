@@ -190,8 +190,7 @@ class _Association:
         self.message_size = self.record_size = 1 << 20
         self.sets: OrderedDict[str, _StoredSet] = OrderedDict()
         self.goodbye: bytes | None = None  # the Close to send when the association ends
-        self._buffer = bytearray()
-        self._framer = ber.Framer(server.max_message)
+        self._apdus = ber.ApduBuffer(server.max_message, "request")
 
     async def run(self) -> None:
         try:
@@ -254,20 +253,13 @@ class _Association:
 
     async def _read_message(self) -> bytes | None:
         while True:
-            if self._buffer:
-                # Every request APDU is a constructed, context-tagged value.
-                if self._buffer[0] & 0xE0 != 0xA0:
-                    raise ProtocolError(f"not a Z39.50 request (first byte "
-                                        f"0x{self._buffer[0]:02x})")
-                size = self._framer.feed(self._buffer)
-                if size is not None:
-                    message = bytes(self._buffer[:size])
-                    del self._buffer[:size]
-                    return message
+            message = self._apdus.take()
+            if message is not None:
+                return message
             chunk = await self.reader.read(_READ_SIZE)
             if not chunk:
                 return None
-            self._buffer += chunk
+            self._apdus.add(chunk)
 
     async def _dispatch(self, node: ber.Node) -> tuple[bytes, bool]:
         """The reply to one request, and whether it ends the association."""
