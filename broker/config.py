@@ -82,6 +82,9 @@ class Library:
     ill: IllPolicy = IllPolicy()
     connector: ConnectorConfig | None = None
     initials: str | None = None  # pinyin initials override (polyphonic names)
+    # For the reader's member directory (portal): where the library is and when it opens.
+    address: str | None = None
+    hours: str | None = None
 
     @property
     def searchable(self) -> bool:
@@ -251,7 +254,8 @@ def _libraries(node, problems: _Problems, defaults: dict, categories: set[str]) 
     default_max = _int(defaults.get("max_records"), problems, "defaults max_records", 20, 1)
     out: list[Library] = []
     seen: set[str] = set()
-    keys = {"id", "name", "category", "contact", "ill", "connector", "initials"}
+    keys = {"id", "name", "category", "contact", "ill", "connector", "initials", "address",
+            "hours"}
     for item in node.value:
         values = _mapping(item, problems, keys)
         lid = _str(values.get("id"), problems, "library id", required=True)
@@ -286,6 +290,8 @@ def _libraries(node, problems: _Problems, defaults: dict, categories: set[str]) 
                     _int(ill.get("loan_days"), problems, f"{where}loan_days", 28, 1)),
                 connector=connector,
                 initials=initials.lower() if initials else None,
+                address=_str(values.get("address"), problems, f"{where}address"),
+                hours=_str(values.get("hours"), problems, f"{where}hours"),
             ))
     return out
 

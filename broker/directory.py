@@ -125,6 +125,8 @@ def library_dict(library: Library) -> dict:
         "protocol": connector.protocol if connector is not None else None,
         "contact": {"name": library.contact.name, "phone": library.contact.phone,
                     "email": library.contact.email},
+        "address": library.address,
+        "hours": library.hours,
         "ill": {"cancel_window_minutes": library.ill.cancel_window_minutes,
                 "loan_days": library.ill.loan_days},
     }
