@@ -180,7 +180,8 @@ def test_libraries_json_shape(capsys):
     assert sum(c["count"] for c in data["categories"]) == 46
     assert all(set(c) == {"id", "name", "count"} for c in data["categories"])
     assert len(data["libraries"]) == 46
-    keys = {"id", "name", "category", "initials", "searchable", "protocol", "contact", "ill"}
+    keys = {"id", "name", "category", "initials", "searchable", "protocol", "contact", "ill",
+            "address", "hours"}
     for lib in data["libraries"]:
         assert set(lib) == keys
         assert set(lib["contact"]) == {"name", "phone", "email"}
