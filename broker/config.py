@@ -37,6 +37,8 @@ class Contact:
 class IllPolicy:
     cancel_window_minutes: int = 60
     loan_days: int = 28
+    lends: bool = True  # false: the library borrows for its readers but lends to nobody
+    fine_per_day: float = 0.1  # yuan per overdue day, charged on the lender's behalf
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +227,26 @@ def _number(node, problems: _Problems, what: str, default: float) -> float:
     return float(value)
 
 
+def _bool(node, problems: _Problems, what: str, default: bool) -> bool:
+    value = _scalar(node)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        problems.add(node, f"{what} must be true or false")
+        return default
+    return value
+
+
+def _fine(node, problems: _Problems, what: str) -> float:
+    value = _scalar(node)
+    if value is None:
+        return IllPolicy.fine_per_day
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        problems.add(node, f"{what} must be a number of yuan, 0 or more")
+        return IllPolicy.fine_per_day
+    return float(value)
+
+
 def _categories(node, problems: _Problems) -> list[Category]:
     if node is None:
         problems.add(None, "no categories: list them under 'categories'")
@@ -270,7 +292,8 @@ def _libraries(node, problems: _Problems, defaults: dict, categories: set[str]) 
         if category and category not in categories:
             problems.add(values.get("category"), f"{where}unknown category {category!r}")
         contact = _mapping(values.get("contact"), problems, {"name", "phone", "email"})
-        ill = _mapping(values.get("ill"), problems, {"cancel_window_minutes", "loan_days"})
+        ill = _mapping(values.get("ill"), problems,
+                       {"cancel_window_minutes", "loan_days", "lends", "fine_per_day"})
         initials = _str(values.get("initials"), problems, f"{where}initials")
         if initials and not initials.isascii():
             problems.add(values.get("initials"), f"{where}initials must be ASCII letters")
@@ -287,7 +310,9 @@ def _libraries(node, problems: _Problems, defaults: dict, categories: set[str]) 
                 ill=IllPolicy(
                     _int(ill.get("cancel_window_minutes"), problems,
                          f"{where}cancel_window_minutes", 60),
-                    _int(ill.get("loan_days"), problems, f"{where}loan_days", 28, 1)),
+                    _int(ill.get("loan_days"), problems, f"{where}loan_days", 28, 1),
+                    _bool(ill.get("lends"), problems, f"{where}lends", True),
+                    _fine(ill.get("fine_per_day"), problems, f"{where}fine_per_day")),
                 connector=connector,
                 initials=initials.lower() if initials else None,
                 address=_str(values.get("address"), problems, f"{where}address"),
