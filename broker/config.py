@@ -14,14 +14,19 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from broker.errors import ConfigError
+from broker.errors import ConfigError, QueryError
+from broker.pqf import parse_pqf
 
-PROTOCOLS = ("z3950", "sru")
+PROTOCOLS = ("z3950", "sru", "local")
 FORMATS = ("marc21", "unimarc")
 CONFIG_ENCODINGS = ("utf-8", "marc-8", "gb18030")
 SRU_VERSIONS = ("1.1", "1.2", "2.0")
 RECORD_SYNTAXES = ("usmarc", "marc21", "unimarc", "xml")
 _ID = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+# A harvest's query when neither --query nor the connector's all_records says otherwise:
+# CQL's own "every record", and the Bib-1 form YAZ's CQL mapping gives it (Zebra knows it;
+# a server that does not answers with a diagnostic, and the library then needs all_records).
+DEFAULT_ALL_RECORDS = {"sru": "cql.allRecords=1", "z3950": '@attr 1=_ALLRECORDS @attr 2=103 ""'}
 INDEX_NAMES = ("any", "title", "author", "subject", "isbn", "issn", "publisher", "year",
                "callnumber")
 
@@ -57,6 +62,15 @@ class ConnectorConfig:
     # element set name (F; XML servers such as Zebra want e.g. marcxml).
     record_syntax: str | None = None
     element_set: str = "F"
+    # local only: the union index file (balis index build), made absolute when loaded.
+    path: str | None = None
+    # The member's own query for "every record" (SRU: its CQL; Z39.50: PQF), for harvests.
+    all_records: str | None = None
+
+    @property
+    def all_records_query(self) -> str:
+        """What ``balis harvest`` sends when not given ``--query``."""
+        return self.all_records or DEFAULT_ALL_RECORDS[self.protocol]
 
     @property
     def host(self) -> str:
@@ -155,7 +169,8 @@ def loads(text: str, name: str = "<config>", path: Path | None = None) -> Consor
     consortium = _mapping(top.get("consortium"), problems, {"name", "max_selected"})
     defaults = _mapping(top.get("defaults"), problems, {"timeout", "max_records"})
     categories = _categories(top.get("categories"), problems)
-    libraries = _libraries(top.get("libraries"), problems, defaults, {c.id for c in categories})
+    libraries = _libraries(top.get("libraries"), problems, defaults, {c.id for c in categories},
+                           path.parent if path is not None else None)
     result = Consortium(
         name=_str(consortium.get("name"), problems, "consortium name") or "BALIS",
         max_selected=_int(consortium.get("max_selected"), problems, "max_selected", 10, 1),
@@ -268,7 +283,8 @@ def _categories(node, problems: _Problems) -> list[Category]:
     return out
 
 
-def _libraries(node, problems: _Problems, defaults: dict, categories: set[str]) -> list[Library]:
+def _libraries(node, problems: _Problems, defaults: dict, categories: set[str],
+               base: Path | None = None) -> list[Library]:
     if node is None or not isinstance(node, yaml.SequenceNode):
         problems.add(node, "libraries must be a list")
         return []
@@ -300,7 +316,7 @@ def _libraries(node, problems: _Problems, defaults: dict, categories: set[str]) 
         connector = None
         if "connector" in values:
             connector = _connector(values["connector"], problems, where, default_timeout,
-                                   default_max)
+                                   default_max, base)
         if lid and name and category:
             seen.add(lid)
             out.append(Library(
@@ -322,12 +338,14 @@ def _libraries(node, problems: _Problems, defaults: dict, categories: set[str]) 
 
 
 def _connector(node, problems: _Problems, where: str, default_timeout: float,
-               default_max: int) -> ConnectorConfig | None:
+               default_max: int, base: Path | None = None) -> ConnectorConfig | None:
     keys = {"protocol", "url", "format", "encoding", "timeout", "max_records", "indexes",
-            "record_schema", "sru_version", "record_syntax", "element_set"}
+            "record_schema", "sru_version", "record_syntax", "element_set",
+            "path", "all_records"}
     values = _mapping(node, problems, keys)
     protocol = _str(values.get("protocol"), problems, f"{where}connector protocol", True)
-    url = _str(values.get("url"), problems, f"{where}connector url", True)
+    local = protocol == "local"
+    url = _str(values.get("url"), problems, f"{where}connector url", not local)
     fmt = _str(values.get("format"), problems, f"{where}format") or "marc21"
     encoding = (_str(values.get("encoding"), problems, f"{where}encoding") or "utf-8").lower()
     ok = True
@@ -343,7 +361,7 @@ def _connector(node, problems: _Problems, where: str, default_timeout: float,
         problems.add(values.get("encoding"), f"{where}encoding must be one of "
                                              f"{', '.join(CONFIG_ENCODINGS)}")
         ok = False
-    if url and protocol in PROTOCOLS:
+    if url and protocol in PROTOCOLS and not local:
         message = _url_problem(url, protocol)
         if message:
             problems.add(values.get("url"), f"{where}{message}")
@@ -366,7 +384,18 @@ def _connector(node, problems: _Problems, where: str, default_timeout: float,
             value = _str(value_node, problems, f"{where}index {key}")
             if value:
                 indexes[key] = value
-    if not (ok and url and protocol):
+    all_records = _str(values.get("all_records"), problems, f"{where}all_records")
+    if all_records and protocol == "z3950":
+        try:
+            parse_pqf(all_records)
+        except QueryError as exc:
+            problems.add(values.get("all_records"), f"{where}all_records must be a PQF "
+                                                    f"(Bib-1) query for Z39.50: {exc}")
+            ok = False
+    index_path = _index_path(values, problems, where, local, base)
+    if local and index_path is not None:
+        url = Path(index_path).as_uri()
+    if not (ok and url and protocol) or (local and index_path is None):
         return None
     return ConnectorConfig(
         protocol=protocol, url=url, format=fmt, encoding=encoding,
@@ -379,7 +408,31 @@ def _connector(node, problems: _Problems, where: str, default_timeout: float,
         sru_version=version,
         record_syntax=syntax,
         element_set=_str(values.get("element_set"), problems, f"{where}element_set") or "F",
+        path=index_path,
+        all_records=all_records,
     )
+
+
+def _index_path(values: dict, problems: _Problems, where: str, local: bool,
+                base: Path | None) -> str | None:
+    """A local library's index file, relative to the libraries file's directory."""
+    value = _str(values.get("path"), problems, f"{where}connector path")
+    if not local:
+        if value is not None:
+            problems.add(values.get("path"), f"{where}path is only for protocol local")
+        return None
+    if "url" in values:
+        problems.add(values.get("url"), f"{where}a local library takes path (its union "
+                                        "index file), not url")
+        return None
+    if value is None:
+        problems.add(values.get("protocol"), f"{where}protocol local needs path: the union "
+                                             "index file (balis index build --out)")
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    return str(path.absolute())
 
 
 def _url_problem(url: str, protocol: str) -> str | None:

@@ -81,9 +81,13 @@ class SruConnector(Connector):
         return to_cql(query, self._indexes)
 
     def params(self, query: Node, start: int, count: int) -> dict[str, str]:
+        return self.cql_params(self.query_string(query), start, count)
+
+    def cql_params(self, cql: str, start: int, count: int) -> dict[str, str]:
+        """The searchRetrieve parameters for a query already in the server's own CQL."""
         version = self.config.sru_version
         params = {"version": version, "operation": "searchRetrieve",
-                  "query": self.query_string(query), "startRecord": str(start),
+                  "query": cql, "startRecord": str(start),
                   # Always sent: Zebra's default is 0 records.
                   "maximumRecords": str(count), "recordSchema": self.config.record_schema}
         if version.startswith("2"):
@@ -119,6 +123,11 @@ class SruConnector(Connector):
             if len(records) % 10 == 0:
                 await asyncio.sleep(0)  # let other libraries' answers through
         return SearchPage(response.hits, start, tuple(records), tuple(problems))
+
+    async def fetch_raw(self, cql: str, start: int, count: int) -> SruResponse:
+        """One searchRetrieve in the server's own CQL, records left as MARCXML elements
+        (for batch harvests, which keep what the server sent)."""
+        return parse_response(await self._get(self.cql_params(cql, start, count)))
 
     async def _get(self, params: dict[str, str]) -> bytes:
         url = self.config.url

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from broker.cql import Boolean, Clause, Node
 from broker.errors import ConfigError, UnsupportedQuery
+from broker.pqf import PqfBoolean, PqfNode
 from connectors.z3950 import ber
 from connectors.z3950.ber import CONTEXT, UNIVERSAL
 from connectors.z3950.pdu import BIB1_ATTRIBUTES
@@ -123,3 +124,40 @@ def to_pqf(node: Node, indexes: dict[str, str]) -> str:
     attrs = " ".join(f"@attr {k}={v}" for k, v in clause_attributes(node, indexes))
     term = node.term.replace("\\", "\\\\").replace('"', '\\"')
     return f'{attrs} "{term}"'
+
+
+# --- native queries: a librarian's PQF (broker.pqf), such as a harvest's all_records query --
+
+
+def encode_pqf(node: PqfNode, charset: str) -> bytes:
+    """A parsed PQF query as a type-1 query, attributes and terms as written."""
+    return ber.seq(CONTEXT, 1, [ber.oid(BIB1_ATTRIBUTES), _pqf_structure(node, charset)])
+
+
+def _pqf_structure(node: PqfNode, charset: str) -> bytes:
+    if isinstance(node, PqfBoolean):
+        operator = ber.tlv(CONTEXT, 46, ber.null(CONTEXT, _OPERATORS[node.op]), True)
+        return ber.seq(CONTEXT, 1, [_pqf_structure(node.left, charset),
+                                    _pqf_structure(node.right, charset), operator])
+    elements = [ber.seq(UNIVERSAL, ber.SEQUENCE, [ber.integer(kind, CONTEXT, 120),
+                                                  _attribute_value(value, charset)])
+                for kind, value in node.attributes]
+    try:
+        term = node.term.encode(charset)
+    except (UnicodeEncodeError, LookupError):
+        raise UnsupportedQuery(
+            f"the term {node.term!r} cannot be written in this library's charset {charset}"
+        ) from None
+    operand = ber.seq(CONTEXT, 102, [ber.seq(CONTEXT, 44, elements),
+                                     ber.octets(term, CONTEXT, 45)])
+    return ber.tlv(CONTEXT, 0, operand, constructed=True)
+
+
+def _attribute_value(value: int | str, charset: str) -> bytes:
+    """numeric [121] IMPLICIT INTEGER, or complex [224] IMPLICIT SEQUENCE { list [1]
+    IMPLICIT SEQUENCE OF StringOrNumeric } with StringOrNumeric string [1] (as YAZ sends
+    ``@attr 1=_ALLRECORDS``)."""
+    if isinstance(value, int):
+        return ber.integer(value, CONTEXT, 121)
+    text = ber.octets(value.encode(charset, "replace"), CONTEXT, 1)
+    return ber.seq(CONTEXT, 224, [ber.seq(CONTEXT, 1, [text])])
