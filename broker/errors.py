@@ -69,3 +69,7 @@ class Diagnostic(ConnectorError):
         self.diagnostic_set = diagnostic_set
         text = f"{message} (diagnostic {code})" if code is not None else message
         super().__init__(f"{text}: {detail}" if detail else text)
+
+
+class IndexFileError(BalisError, OSError):
+    """A union index file is missing, unreadable, or not a union index."""

@@ -96,7 +96,7 @@ def isbn_keys(isbn: str) -> list[str]:
     return keys
 
 
-def _call_key(value: str) -> str:
+def call_key(value: str) -> str:
     return _CALL_SPLIT.sub("/", value.strip()).casefold()
 
 
@@ -194,7 +194,7 @@ class LocalCatalogue:
         texts: dict[str, dict[int, str]] = {name: {} for name in TEXT_INDEXES}
         self._years: dict[int, int] = {}
         for pos, rec in enumerate(normalized):
-            for name, values in _text_values(rec).items():
+            for name, values in text_values(rec).items():
                 forms = [f for f in map(phrase_form, values) if f]
                 postings = terms[name]
                 for token in {t for form in forms for t in _tokens_of(form)}:
@@ -206,7 +206,7 @@ class LocalCatalogue:
             for issn in rec.issns:
                 terms["issn"][issn.replace("-", "").upper()].add(pos)
             for value in (*rec.call_numbers, *(c.value for c in rec.classification)):
-                key = _call_key(value)
+                key = call_key(value)
                 if key:
                     terms["callnumber"][key].add(pos)
                     for part in key.split("/"):
@@ -306,7 +306,7 @@ class LocalCatalogue:
         return self._combine("all" if clause.relation == "all" else "any", sets)
 
     def _callnumber(self, term: str, truncated: bool) -> set[int]:
-        key = _call_key(term)
+        key = call_key(term)
         if not key:
             return set()
         return self._index["callnumber"].lookup(key, truncated)
@@ -365,7 +365,7 @@ def _phrase_pattern(form: str, truncated: bool, whole: bool) -> re.Pattern[str]:
     return re.compile(start + body + end)
 
 
-def _text_values(rec: Record) -> dict[str, list[str]]:
+def text_values(rec: Record) -> dict[str, list[str]]:
     rom = rec.romanized
     title = [rec.title or "", rec.subtitle or "", *([rom.title] if rom and rom.title else [])]
     author = [*rec.authors, rec.responsibility or "", *(rom.authors if rom else ())]

@@ -8,6 +8,10 @@ Two records are the same edition when they share an ISBN-13, or else when their 
 agree: title (NFKC, traditional folded to simplified, case and punctuation and spacing
 removed), first author (non-Latin names kept, unlike Gold Rush keys), year and edition.
 A serial never merges with a book, and different editions never merge.
+
+A record belongs to the library that sent it, holdings and all, except that an aggregator
+(a ``protocol: local`` union index, ``connectors.local_index``) sends records that carry
+the holdings of several libraries: those keep the libraries their holdings name.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import opencc
@@ -80,6 +85,7 @@ class Cluster:
     isbns: set[str] = field(default_factory=set)
     keys: set[str] = field(default_factory=set)
     first_seen: int = 0  # arrival order, to keep output stable
+    aggregators: frozenset[str] = frozenset()  # senders whose holdings name their libraries
     # Derived from records, cached until the next record joins (ranking asks often).
     cache: dict = field(default_factory=dict)
 
@@ -89,14 +95,20 @@ class Cluster:
 
     @property
     def libraries(self) -> list[str]:
-        return list(dict.fromkeys(library for library, _ in self.records))
+        return list(dict.fromkeys(holder for library, record in self.records
+                                  for holder in self._holders(library, record)))
+
+    def _holders(self, library: str, record: Record) -> list[str]:
+        if library not in self.aggregators:
+            return [library]
+        return [h.library for h in record.holdings if h.library] or [library]
 
     @property
     def best(self) -> Record:
         """The fullest description among the sources (most filled-in values)."""
         best = self.cache.get("best")
         if best is None:
-            best = self.cache["best"] = max((r for _, r in self.records), key=_richness)
+            best = self.cache["best"] = max((r for _, r in self.records), key=richness)
         return best
 
     def as_dict(self) -> dict:
@@ -115,7 +127,15 @@ class Cluster:
     @property
     def holdings(self) -> list[Holding]:
         out: list[Holding] = []
+        # A library that answered itself is fresher than what an aggregator harvested.
+        live = {library for library, _ in self.records if library not in self.aggregators}
         for library, record in self.records:
+            if library in self.aggregators:
+                out.extend(h if h.library else _owned(h, library) for h in record.holdings
+                           if h.library not in live)
+                if not record.holdings:
+                    out.append(Holding(library=library))
+                continue
             held = record.holdings or (Holding(library=library),)
             out.extend(h if h.library == library else _owned(h, library) for h in held)
         return out
@@ -126,7 +146,7 @@ def _owned(holding: Holding, library: str) -> Holding:
                    holding.status, holding.due)
 
 
-def _richness(record: Record) -> tuple[int, int]:
+def richness(record: Record) -> tuple[int, int]:
     filled = sum(1 for value in (record.title, record.subtitle, record.responsibility,
                                  record.publisher, record.place, record.year, record.edition,
                                  record.extent, record.language) if value)
@@ -137,7 +157,8 @@ def _richness(record: Record) -> tuple[int, int]:
 class Merger:
     """Clusters records as they arrive; cheap to feed one library's page at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, aggregators: Iterable[str] = ()) -> None:
+        self.aggregators = frozenset(aggregators)
         self.clusters: list[Cluster] = []
         self._by_isbn: dict[tuple[str, str], Cluster] = {}
         self._by_key: dict[str, Cluster] = {}
@@ -172,7 +193,7 @@ class Merger:
         if cluster is None:
             # Normalized ids already name their library ("bnu:990002180740203961").
             cluster = Cluster(id=record.id or f"{library}:#{len(self.clusters) + 1}",
-                              first_seen=len(self.clusters))
+                              first_seen=len(self.clusters), aggregators=self.aggregators)
             self.clusters.append(cluster)
         cluster.add(library, record)
         for isbn in record.isbns:

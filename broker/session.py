@@ -57,7 +57,9 @@ class SearchSession:
         self.per_library = per_library
         self.timeout = timeout
         self.states = {lib.id: LibraryState(lib) for lib in libraries}
-        self.merger = Merger()
+        # A union index (protocol local) sends records with every holder's holdings.
+        self.merger = Merger(lib.id for lib in libraries
+                             if lib.connector is not None and lib.connector.protocol == "local")
         # Every record given to the merger, in order: feeding them again to a new Merger
         # rebuilds the same clusters (broker.store does, in another process).
         self.arrivals: list[tuple[str, Record]] = []

@@ -219,7 +219,7 @@ def apply_state(session: SearchSession, data: Mapping[str, Any]) -> None:
         state.next_start, state.problems = entry["next_start"], list(entry["problems"])
     entries = sorted((tuple(entry) for cluster in data["clusters"]
                       for entry in cluster["records"]), key=lambda entry: entry[0])
-    session.merger, session.arrivals = Merger(), []
+    session.merger, session.arrivals = Merger(session.merger.aggregators), []
     for _arrival, library, record_data in entries:
         record = Record.from_dict(record_data)
         session.arrivals.append((library, record))

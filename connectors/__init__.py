@@ -6,6 +6,7 @@ import aiohttp
 
 from broker.config import Library
 from connectors.base import Connector, SearchPage
+from connectors.local_index import LocalIndexConnector
 from connectors.sru import SruConnector
 from connectors.z3950.connector import Z3950Connector
 
@@ -18,4 +19,6 @@ def create(library: Library, session: aiohttp.ClientSession | None = None) -> Co
         raise ValueError(f"{library.id} is not searchable (no connector)")
     if library.connector.protocol == "sru":
         return SruConnector(library, session)
+    if library.connector.protocol == "local":
+        return LocalIndexConnector(library)
     return Z3950Connector(library)

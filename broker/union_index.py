@@ -1,0 +1,414 @@
+"""The union index: harvested records of many libraries in one SQLite file, de-duplicated.
+
+``build`` loads harvest files (ISO 2709, MARCXML or MARC-in-JSON through ``marc.read_file``,
+or JSON lines of normalized records, CONTRACTS section 4), each from a named library, and
+writes a fresh index beside the target, then renames it into place: a broker searching the
+old file never sees half an index, and building twice from the same files gives the same
+index. Records are clustered as ``broker.merge.Merger`` clusters a search's results (same
+keys, same order of rules, same cluster ids), but with the lookup tables in SQLite, so a
+large harvest is never held in memory.
+
+Text is indexed in an FTS5 table, one column per text index of CONTRACTS section 3 (``any``
+is every column). FTS5's unicode61 tokenizer does not segment Chinese, so ``text_form``
+folds text as ``broker.local`` does (NFKC, simplified, casefolded, punctuation removed) and
+writes every CJK character as its own token: a CJK word is then an FTS5 phrase of adjacent
+characters, and ``title=中国`` finds 中国经济 but ``title=中国经济`` does not find 中国的经济.
+A field's several values (two authors) are separated by the token ``_``, which no folded
+query contains, so a phrase never runs from one value into the next.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sqlite3
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pymarc import record_to_xml
+
+from broker.errors import IndexFileError, SourceOpenError, UsageError
+from broker.local import call_key, isbn_keys, phrase_form, text_values
+from broker.merge import kind_of, richness, work_key
+from marc import Record, normalize, read_file
+from marc.model import RawMarc
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+COLUMNS = ("title", "author", "subject", "publisher", "extra")
+SEPARATOR = "_"
+_CJK = "\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af\U00020000-\U0003134f"
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+_LIBRARY_ID = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+_JSON_RECORD_KEYS = {"format", "title"}
+
+SCHEMA = f"""
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE sources (library TEXT NOT NULL, path TEXT NOT NULL, records INTEGER NOT NULL,
+                      skipped INTEGER NOT NULL);
+CREATE TABLE clusters (id INTEGER PRIMARY KEY, name TEXT NOT NULL, best INTEGER);
+CREATE TABLE records (id INTEGER PRIMARY KEY, library TEXT NOT NULL, record_id TEXT,
+                      cluster INTEGER NOT NULL, year INTEGER, rich INTEGER NOT NULL,
+                      warnings INTEGER NOT NULL, data TEXT NOT NULL, marc BLOB,
+                      flavour TEXT);
+CREATE INDEX records_cluster ON records (cluster, library);
+CREATE INDEX records_year ON records (year);
+CREATE UNIQUE INDEX records_identity ON records (library, record_id);
+-- isbn, issn and callnumber keys of each record
+CREATE TABLE identifiers (kind TEXT NOT NULL, value TEXT NOT NULL, record INTEGER NOT NULL,
+                          PRIMARY KEY (kind, value, record)) WITHOUT ROWID;
+-- the clustering state of broker.merge.Merger: the first cluster of each (kind, isbn) and
+-- each work key, and every ISBN of every cluster
+CREATE TABLE isbn_cluster (kind TEXT NOT NULL, isbn TEXT NOT NULL, cluster INTEGER NOT NULL,
+                           PRIMARY KEY (kind, isbn)) WITHOUT ROWID;
+CREATE TABLE key_cluster (key TEXT PRIMARY KEY, cluster INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE cluster_isbns (cluster INTEGER NOT NULL, isbn TEXT NOT NULL,
+                            PRIMARY KEY (cluster, isbn)) WITHOUT ROWID;
+CREATE VIRTUAL TABLE record_text USING fts5({", ".join(COLUMNS)},
+    tokenize="unicode61 remove_diacritics 0 tokenchars '{SEPARATOR}'");
+"""
+
+
+def text_form(value: str) -> str:
+    """A value as the index holds it (and a query term as it is looked for): folded as
+    ``broker.local.phrase_form``, every CJK character a token of its own."""
+    form = phrase_form(value)
+    if _CJK_CHAR.search(form):
+        form = " ".join(_CJK_CHAR.sub(r" \g<0> ", form).split())
+    return form
+
+
+def column_text(values: Sequence[str]) -> str:
+    forms = [f for f in map(text_form, values) if f]
+    return f" {SEPARATOR} ".join(forms)
+
+
+def column_values(text: str | None) -> list[str]:
+    """The inverse of ``column_text``: each value's ``text_form``."""
+    return text.split(f" {SEPARATOR} ") if text else []
+
+
+# --- reading harvest files ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One harvest file and the library its records came from."""
+
+    library: str
+    path: Path
+
+
+def parse_source(argument: str) -> Source:
+    """``ID=FILE``, or ``FILE`` named after its library (``harvest/bupt.mrc``, as ``balis
+    harvest`` names them): the file name up to its first dot is the library id."""
+    library, sep, path = argument.partition("=")
+    if sep and _LIBRARY_ID.match(library):
+        return Source(library, Path(path))
+    name = Path(argument).name.split(".", 1)[0]
+    if not _LIBRARY_ID.match(name):
+        raise UsageError(f"{argument}: cannot tell which library this file came from; name "
+                         "it ID.ext (bupt.mrc) or write ID=FILE (bupt=harvest.mrc)")
+    return Source(name, Path(argument))
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A record read from a harvest file, or (record None) why one could not be."""
+
+    position: str
+    record: Record | None
+    marc: bytes | None = None  # the MARC as MARCXML, zlib-compressed
+    flavour: str | None = None
+    problem: str | None = None
+
+
+def read_source(source: Source) -> Iterator[Loaded]:
+    """Every record of one harvest file, normalized for its library. SourceOpenError if the
+    file cannot be opened; a bad record is a ``Loaded`` with its problem."""
+    try:
+        with open(source.path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError as exc:
+        raise SourceOpenError(f"cannot open {source.path}: {exc.strerror or exc}") from None
+    if _is_normalized_jsonl(head):
+        yield from _read_jsonl(source)
+        return
+    for entry in read_file(source.path):
+        if entry.record is None:
+            yield Loaded(entry.position, None, problem="; ".join(entry.problems))
+            continue
+        record = normalize(entry.record, flavour=entry.flavour, library=source.library,
+                           warnings=entry.problems)
+        try:
+            marc = zlib.compress(record_to_xml(entry.record, namespace=True))
+        except Exception as exc:  # the record is still searchable without its MARC view
+            logger.warning("%s: %s: MARC not kept: %s", source.path, entry.position, exc)
+            marc = None
+        yield Loaded(entry.position, record, marc, entry.flavour)
+
+
+def _is_normalized_jsonl(head: bytes) -> bool:
+    """JSON lines of normalized records start with an object that has ``format`` and
+    ``title``; MARC-in-JSON has ``leader`` and ``fields``."""
+    first = head.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0]
+    if not first.startswith(b"{"):
+        return False
+    keys = set(re.findall(rb'"(\w+)"\s*:', first))
+    return {k.encode() for k in _JSON_RECORD_KEYS} <= keys and b"leader" not in keys
+
+
+def _read_jsonl(source: Source) -> Iterator[Loaded]:
+    with open(source.path, encoding="utf-8-sig", errors="replace") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            position = f"line {number}"
+            try:
+                data = json.loads(line)
+                _check_normalized(data)
+                record = Record.from_dict(data)
+            except (ValueError, TypeError, KeyError) as exc:
+                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                yield Loaded(position, None, problem=f"not a normalized record: {reason}")
+                continue
+            yield Loaded(position, record)
+
+
+_TEXT_KEYS = ("id", "title", "subtitle", "responsibility", "publisher", "place", "edition",
+              "extent", "language")
+_LIST_KEYS = ("authors", "isbns", "issns", "subjects", "classification", "call_numbers",
+              "holdings")
+
+
+def _check_normalized(data: object) -> None:
+    if not isinstance(data, dict):
+        raise ValueError("a line must be one JSON object")
+    if not isinstance(data.get("format"), str):
+        raise ValueError("'format' is missing")
+    for key in _TEXT_KEYS:
+        if not isinstance(data.get(key), str | None):
+            raise ValueError(f"{key!r} must be text or null")
+    for key in _LIST_KEYS:
+        if not isinstance(data.get(key), list | None):
+            raise ValueError(f"{key!r} must be a list")
+    for key in ("authors", "isbns", "issns", "subjects", "call_numbers"):
+        if not all(isinstance(v, str) for v in data.get(key) or ()):
+            raise ValueError(f"{key!r} must be a list of texts")
+    for key in ("classification", "holdings"):
+        if not all(isinstance(v, dict) for v in data.get(key) or ()):
+            raise ValueError(f"{key!r} must be a list of objects")
+    year = data.get("year")
+    if year is not None and (not isinstance(year, int) or isinstance(year, bool)):
+        raise ValueError("'year' must be a whole number or null")
+
+
+# --- building ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BuildReport:
+    records: int  # records in the index
+    clusters: int
+    skipped: int  # records that could not be read
+    repeated: int  # a record id a library's files had already given (kept once)
+
+
+def build(sources: Sequence[Source], out: str | os.PathLike[str], *,
+          report: Callable[[str], None] = logger.warning) -> BuildReport:
+    """Index the records of ``sources`` into a new index at ``out`` (replacing it).
+
+    Every file is checked first (UsageError, SourceOpenError: nothing is written); a bad
+    record is passed to ``report`` with its file and position, and skipped."""
+    out = Path(out)
+    if not sources:
+        raise UsageError("give at least one harvest file to index")
+    if not out.parent.is_dir():
+        raise UsageError(f"{out}: the directory {out.parent} does not exist")
+    if out.is_dir():
+        raise UsageError(f"{out} is a directory; give the index file's path")
+    for source in sources:
+        if not source.path.is_file():
+            what = "is not a file" if source.path.exists() else "does not exist"
+            raise SourceOpenError(f"{source.path} {what}")
+    building = out.with_name(f".{out.name}.building-{os.getpid()}")
+    building.unlink(missing_ok=True)
+    try:
+        with _Builder(building) as builder:
+            for source in sources:
+                builder.load(source, report)
+            result = builder.finish(sources)
+        if not result.records:
+            raise UsageError(f"no readable record in {len(sources)} "
+                             f"file{'s' if len(sources) > 1 else ''}; {out} was not written")
+        os.replace(building, out)
+    finally:
+        for leftover in (building, *(building.with_name(building.name + s)
+                                     for s in ("-wal", "-shm", "-journal"))):
+            leftover.unlink(missing_ok=True)
+    return result
+
+
+class _Builder:
+    """Writes one new index file; the clustering follows ``broker.merge.Merger._place``."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=OFF")  # a failed build is thrown away whole
+        self.db.executescript(SCHEMA)
+        self.db.execute("BEGIN")
+        self.counts = {"records": 0, "skipped": 0, "repeated": 0}
+        self.per_source: list[tuple[int, int]] = []
+
+    def __enter__(self) -> _Builder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.db.in_transaction:
+            self.db.rollback()
+        self.db.close()
+
+    def load(self, source: Source, report: Callable[[str], None]) -> None:
+        loaded = skipped = 0
+        for item in read_source(source):
+            if item.record is None:
+                skipped += 1
+                report(f"{source.path}: {item.position}: {item.problem}; skipped")
+                continue
+            if self._add(source.library, item):
+                loaded += 1
+            else:
+                self.counts["repeated"] += 1
+                report(f"{source.path}: {item.position}: record {item.record.id} was already "
+                       f"loaded for {source.library}; kept once")
+        self.counts["records"] += loaded
+        self.counts["skipped"] += skipped
+        self.per_source.append((loaded, skipped))
+
+    def _add(self, library: str, item: Loaded) -> bool:
+        record = item.record
+        assert record is not None
+        db = self.db
+        if record.id is not None and db.execute(
+                "SELECT 1 FROM records WHERE library = ? AND record_id = ?",
+                (library, record.id)).fetchone():
+            return False
+        cluster = self._place(library, record)
+        rich, warnings = richness(record)
+        rowid = db.execute(
+            "INSERT INTO records (library, record_id, cluster, year, rich, warnings, data, "
+            "marc, flavour) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (library, record.id, cluster, record.year, rich, warnings,
+             json.dumps(record.as_dict(), ensure_ascii=False), item.marc, item.flavour),
+        ).lastrowid
+        values = text_values(record)
+        # ``any`` is the named indexes' values followed by the rest (place, ISBNs...).
+        extra = values["any"][sum(len(values[c]) for c in COLUMNS[:-1]):]
+        db.execute(f"INSERT INTO record_text (rowid, {', '.join(COLUMNS)}) "
+                   "VALUES (?, ?, ?, ?, ?, ?)",
+                   (rowid, *(column_text(values[c]) for c in COLUMNS[:-1]),
+                    column_text(extra)))
+        db.executemany("INSERT OR IGNORE INTO identifiers VALUES (?, ?, ?)",
+                       [(kind, key, rowid) for kind, key in identifier_keys(record)])
+        return True
+
+    def _place(self, library: str, record: Record) -> int:
+        db = self.db
+        kind = kind_of(record)
+        key = work_key(record)
+        cluster = None
+        for isbn in record.isbns:
+            row = db.execute("SELECT cluster FROM isbn_cluster WHERE kind = ? AND isbn = ?",
+                             (kind, isbn)).fetchone()
+            if row:
+                cluster = row[0]
+                break
+        if cluster is None and key is not None:
+            row = db.execute("SELECT cluster FROM key_cluster WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                # A work key must not join records whose ISBNs say they are different
+                # editions (as the Merger decides).
+                theirs = {isbn for (isbn,) in db.execute(
+                    "SELECT isbn FROM cluster_isbns WHERE cluster = ?", (row[0],))}
+                if not (record.isbns and theirs and not theirs & set(record.isbns)):
+                    cluster = row[0]
+        if cluster is None:
+            number = db.execute("SELECT count(*) FROM clusters").fetchone()[0]
+            cluster = db.execute("INSERT INTO clusters (name) VALUES (?)",
+                                 (record.id or f"{library}:#{number + 1}",)).lastrowid
+        for isbn in record.isbns:
+            db.execute("INSERT OR IGNORE INTO cluster_isbns VALUES (?, ?)", (cluster, isbn))
+            db.execute("INSERT OR IGNORE INTO isbn_cluster VALUES (?, ?, ?)",
+                       (kind, isbn, cluster))
+        if key is not None:
+            db.execute("INSERT OR IGNORE INTO key_cluster VALUES (?, ?)", (key, cluster))
+        return cluster
+
+    def finish(self, sources: Sequence[Source]) -> BuildReport:
+        db = self.db
+        # The fullest description speaks for its cluster; the first of equals, as max() picks.
+        db.execute("""UPDATE clusters SET best = (SELECT id FROM records
+                      WHERE records.cluster = clusters.id
+                      ORDER BY rich DESC, warnings ASC, id ASC LIMIT 1)""")
+        db.executemany("INSERT INTO sources VALUES (?, ?, ?, ?)",
+                       [(s.library, str(s.path), loaded, skipped)
+                        for s, (loaded, skipped) in zip(sources, self.per_source, strict=True)])
+        db.executemany("INSERT INTO meta VALUES (?, ?)",
+                       [("schema", str(SCHEMA_VERSION)), ("kind", "balis union index")])
+        db.execute("INSERT INTO record_text (record_text) VALUES ('optimize')")
+        db.execute("COMMIT")
+        clusters = db.execute("SELECT count(*) FROM clusters").fetchone()[0]
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return BuildReport(self.counts["records"], clusters, self.counts["skipped"],
+                           self.counts["repeated"])
+
+
+def identifier_keys(record: Record) -> list[tuple[str, str]]:
+    """(index, key) pairs, as ``broker.local.LocalCatalogue`` indexes them."""
+    keys = [("isbn", key) for isbn in record.isbns for key in isbn_keys(isbn)]
+    keys += [("issn", issn.replace("-", "").upper()) for issn in record.issns]
+    for value in (*record.call_numbers, *(c.value for c in record.classification)):
+        key = call_key(value)
+        if key:
+            keys.append(("callnumber", key))
+            keys.extend(("callnumber", part) for part in key.split("/"))
+    return keys
+
+
+# --- reading an index -------------------------------------------------------------------
+
+
+def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """A read-only connection to an existing index; IndexFileError (one sentence) when it is
+    missing, unreadable, or not an index of this version."""
+    path = Path(path)
+    if not path.is_file():
+        what = "is not a file" if path.exists() else "does not exist"
+        raise IndexFileError(f"the union index {path} {what} (build it with 'balis index "
+                             "build')")
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                             check_same_thread=False)
+        rows = dict(db.execute("SELECT key, value FROM meta"))
+    except sqlite3.Error as exc:
+        raise IndexFileError(f"{path} cannot be read as a union index: {exc}") from None
+    if rows.get("kind") != "balis union index":
+        db.close()
+        raise IndexFileError(f"{path} is not a union index")
+    if rows.get("schema") != str(SCHEMA_VERSION):
+        db.close()
+        raise IndexFileError(f"{path} is a union index of another version "
+                             f"({rows.get('schema')}); build it again")
+    return db
+
+
+def raw_marc(blob: bytes | None, flavour: str | None) -> RawMarc | None:
+    if blob is None:
+        return None
+    return RawMarc(zlib.decompress(blob), flavour or "auto", "utf-8")
