@@ -1,0 +1,133 @@
+"""web/: the readers' front end and the JSON API, a thin Flask layer over the broker.
+
+``create_app(config)`` builds an app (nothing is loaded at import). Settings, from
+``config`` or the environment:
+
+``BALIS_CONFIG``   the libraries file (default: $BALIS_CONFIG, else config/libraries.yaml)
+``CONSORTIUM``     an already loaded ``broker.config.Consortium`` (tests, ``balis demo``)
+``PORTAL_DIR``     the consortium's Markdown pages (default: instance/portal if it exists,
+                   else ``portal/`` beside the libraries file, as config/portal/ is)
+``SECRET_KEY``     signs session cookies (default: $BALIS_SECRET_KEY, else a key kept in
+                   instance/secret_key, made on first start)
+``SESSION_STORE``  ``"env"`` (default: Redis when $BALIS_REDIS_URL is set, else memory) or
+                   ``"memory"``
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from broker import config as config_module
+from broker.config import Consortium
+from broker.store import MemoryStore, store_from_env
+from web.bridge import BrokerBridge
+from web.searching import Searches
+
+logger = logging.getLogger(__name__)
+
+
+
+class Balis:
+    """What the blueprints share, kept in ``app.extensions["balis"]``."""
+
+    def __init__(self, consortium: Consortium, bridge: BrokerBridge, portal_dir: Path) -> None:
+        self.consortium = consortium
+        self.bridge = bridge
+        self.searches = Searches(bridge)
+        self.portal_dir = portal_dir
+        self.union = None  # broker.frontdoor.UnionCatalogue, made on first SRU request
+
+    def close(self) -> None:
+        self.bridge.close()
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(
+        BALIS_CONFIG=os.environ.get("BALIS_CONFIG", "config/libraries.yaml"),
+        SESSION_STORE="env",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        JSON_AS_ASCII=False,
+        MAX_CONTENT_LENGTH=1 << 20,  # forms and JSON bodies are small
+    )
+    app.json.ensure_ascii = False
+    if config:
+        app.config.update(config)
+    consortium = app.config.get("CONSORTIUM") or config_module.load(app.config["BALIS_CONFIG"])
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = (os.environ.get("BALIS_SECRET_KEY")
+                                    or _instance_secret(Path(app.instance_path)))
+
+    store = app.config["SESSION_STORE"]
+    factory = (lambda: store_from_env()) if store == "env" else (lambda: MemoryStore())
+    bridge = BrokerBridge(consortium, factory)
+    balis = Balis(consortium, bridge, _portal_dir(app, consortium))
+    app.extensions["balis"] = balis
+    atexit.register(bridge.close)
+
+    from web import api, frontdoor, i18n, pages, portal, security
+
+    i18n.init_app(app)
+    security.init_app(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(portal.bp)
+    app.register_blueprint(frontdoor.bp)
+    _register_ill(app)
+    return app
+
+
+def _register_ill(app: Flask) -> None:
+    """The ILL pages and API, when the ill package provides them."""
+    try:
+        from web import ill_views
+    except ImportError:
+        return
+    ill_views.init_app(app)
+
+
+def _portal_dir(app: Flask, consortium: Consortium) -> Path:
+    if app.config.get("PORTAL_DIR"):
+        return Path(app.config["PORTAL_DIR"])
+    candidates = [Path(app.instance_path) / "portal"]
+    if consortium.path is not None:
+        candidates.append(Path(consortium.path).resolve().parent / "portal")
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    return candidates[0]  # none yet: the portal is empty until the admin writes pages
+
+
+def _instance_secret(instance: Path) -> str:
+    """A per-installation key, kept so sessions survive restarts."""
+    path = instance / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_hex(32)
+    try:
+        instance.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(key + "\n")
+    except FileExistsError:
+        return path.read_text().strip()
+    except OSError as exc:  # a read-only install: sessions last as long as the process
+        logger.warning("cannot keep a secret key in %s (%s); using a temporary one",
+                       path, exc)
+    return key
+
+
+def get_balis() -> Balis:
+    from flask import current_app
+
+    return current_app.extensions["balis"]

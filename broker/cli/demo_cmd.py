@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from broker import demo_data
 from broker.errors import UsageError
 
 CHECK_QUERY = "title=中国"
-DEFAULT_WEB_PORT = 8000
+DEFAULT_WEB_PORT = 5000
 
 
 def register(subparsers, common: argparse.ArgumentParser) -> None:
@@ -29,13 +28,14 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
                     "SRU or Z39.50 server on 127.0.0.1 over a made-up catalogue (one member "
                     "is slow and one is down, on purpose). Searched with the libraries file "
                     f"config/demo.yaml (ports {demo_data.PORT_BASE} and up). Runs until "
-                    "Ctrl-C; --check runs one search over every member and exits. "
+                    "Ctrl-C with the web front end on http://127.0.0.1:5000; --check runs "
+                    "one search over every member and exits. "
                     "(--config is not used: the demo has its own libraries file.)",
         epilog="Example: balis demo --check; balis demo & balis search --config "
                "config/demo.yaml 'title=中国'")
     demo.add_argument("--port", type=int, default=DEFAULT_WEB_PORT, metavar="P",
-                      help="port of the web front end on the demo (not built yet; default "
-                           f"{DEFAULT_WEB_PORT})")
+                      help="port of the web front end on 127.0.0.1 (default "
+                           f"{DEFAULT_WEB_PORT}; 0: any free port)")
     demo.add_argument("--port-base", type=int, default=demo_data.PORT_BASE, metavar="N",
                       help="member i listens on N + i (default "
                            f"{demo_data.PORT_BASE}); another N writes a libraries file "
@@ -54,14 +54,14 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    if not 0 < args.port < 65536:
+    if not 0 <= args.port < 65536:
         raise UsageError(f"--port must be a TCP port number, not {args.port}")
     if args.check:
         from broker.cql import parse
 
         parse(args.query)  # a bad query is exit 2 before anything starts
         return asyncio.run(_check(args))
-    return asyncio.run(_serve(args))
+    return _serve(args)
 
 
 def _demo(args: argparse.Namespace):
@@ -91,39 +91,91 @@ def _startup_line(demo) -> str:
             f"all servers up {ready:.1f} s after start")
 
 
-async def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace) -> int:
+    """The members on a background thread's loop; the web front end on this thread."""
+    import threading
+
+    from broker import config as config_module
+    from broker.cli.serve_cmd import serve_app, setup_logging
+
     out = sys.stdout
     began = time.monotonic()
-    async with _demo(args) as demo:
-        last = demo.port_base + len(demo.members) - 1
-        out.write(f"balis demo: {_startup_line(demo)}\n")
-        out.write(f"Members listen on {demo.host}:{demo.port_base}-{last}:\n")
-        for m in demo.members:
-            p = m.plan
-            state = ("DOWN on purpose (nothing listens)" if p.down else
-                     f"slow on purpose ({p.delay:g} s a search, timeout {p.timeout:g} s)"
-                     if p.delay else "")
-            codes = p.format + (f" {p.encoding}" if p.encoding != "utf-8" else "")
-            out.write(f"  {p.id:<9} {p.url(demo.port_base, demo.host):<38} {codes:<17} "
-                      f"{len(m.catalogue):>4} records  {state}\n".rstrip() + "\n")
-        config = _shown(demo.config)
-        out.write(f"\nLibraries file: {config}\nSearch the demo from another terminal:\n"
-                  f"  balis search --config {config} {_quoted(CHECK_QUERY)}\n"
-                  f"  balis search --config {config} --library bupt --library nlc "
-                  f"{_quoted('title=数据结构 and year>=2010')}\n"
-                  f"  balis libraries --config {config}\n"
-                  f"The web front end is not built yet: --port {args.port} is kept for it.\n"
-                  "Press Ctrl-C to stop.\n")
-        out.flush()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+    ready = threading.Event()
+    box: dict = {}
+
+    async def members() -> None:
+        try:
+            async with _demo(args) as demo:
+                box["demo"] = demo
+                box["stop"] = stop = asyncio.Event()
+                box["loop"] = asyncio.get_running_loop()
+                ready.set()
+                await stop.wait()
+        except BaseException as exc:  # reported on the main thread
+            box["error"] = exc
+            ready.set()
+
+    thread = threading.Thread(target=asyncio.run, args=(members(),), name="demo-members")
+    thread.start()
+    ready.wait()
+    if "error" in box:
+        thread.join()
+        raise box["error"]
+    demo = box["demo"]
+
+    def stop_members() -> None:
         out.write("balis demo: stopping the member servers\n")
+        out.flush()
+        box["loop"].call_soon_threadsafe(box["stop"].set)
+        thread.join()
+
+    try:
+        setup_logging()
+        out.write(_members_text(demo))
+        from web import create_app
+
+        app = create_app({"CONSORTIUM": config_module.load(demo.config)})
+        extra = _accounts_text(app)
+    except BaseException:
+        stop_members()
+        raise
+    try:
+        name = demo.directory.name if demo.directory else "BALIS"
+        serve_app(app, "127.0.0.1", args.port, banner=f"balis demo: the {name} demo "
+                  f"consortium ({len(demo.members)} members)", extra=extra)
+    finally:
+        stop_members()
     out.write(f"balis demo: stopped after {time.monotonic() - began:.0f} s\n")
     return 0
+
+
+def _members_text(demo) -> str:
+    last = demo.port_base + len(demo.members) - 1
+    lines = [f"balis demo: {_startup_line(demo)}\n",
+             f"Members listen on {demo.host}:{demo.port_base}-{last}:\n"]
+    for m in demo.members:
+        p = m.plan
+        state = ("DOWN on purpose (nothing listens)" if p.down else
+                 f"slow on purpose ({p.delay:g} s a search, timeout {p.timeout:g} s)"
+                 if p.delay else "")
+        codes = p.format + (f" {p.encoding}" if p.encoding != "utf-8" else "")
+        lines.append(f"  {p.id:<9} {p.url(demo.port_base, demo.host):<38} {codes:<17} "
+                     f"{len(m.catalogue):>4} records  {state}".rstrip() + "\n")
+    config = _shown(demo.config)
+    lines.append(f"\nLibraries file: {config}\nSearch the demo from another terminal:\n"
+                 f"  balis search --config {config} {_quoted(CHECK_QUERY)}\n"
+                 f"  balis search --config {config} --library bupt --library nlc "
+                 f"{_quoted('title=数据结构 and year>=2010')}\n\n")
+    return "".join(lines)
+
+
+def _accounts_text(app) -> str:
+    """The demo's accounts, when the ILL part is installed (web.ill_views.demo_accounts)."""
+    try:
+        from web import ill_views
+    except ImportError:
+        return ""
+    return ill_views.demo_accounts(app)
 
 
 async def _check(args: argparse.Namespace) -> int:

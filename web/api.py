@@ -1,0 +1,164 @@
+"""The JSON API (CONTRACTS section 6): the directory, searches and records.
+
+Errors are ``{"error": "…"}`` with 400 for the caller's mistake (a bad query, too many
+libraries, a bad parameter), 404 for an unknown or expired search or record, 503 when
+the search service cannot answer in time.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+
+import pymarc
+import yaml
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from broker import directory
+from broker.errors import BalisError
+from web import get_balis
+from web.searching import SearchGone, page_request
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError):
+    return jsonify(error=str(exc)), exc.status
+
+
+@bp.errorhandler(SearchGone)
+def _gone(exc: SearchGone):
+    return jsonify(error=str(exc)), 404
+
+
+@bp.errorhandler(BalisError)
+def _balis_error(exc: BalisError):
+    if isinstance(exc, ValueError):  # QueryError, UsageError, ConfigError: the caller's
+        return jsonify(error=str(exc)), 400
+    logger.exception("API request failed")
+    return jsonify(error=str(exc)), 500
+
+
+@bp.errorhandler(TimeoutError)
+def _timeout(exc: TimeoutError):
+    return jsonify(error=str(exc)), 503
+
+
+def _page():
+    try:
+        return page_request(request.args.get("start"), request.args.get("count"),
+                            request.args.get("sort"), request.args.getlist("filter"))
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+def _query(text: str | None) -> str:
+    if text is None or not text.strip():
+        raise ApiError(400, "q (the CQL query) is required, e.g. q=title=python")
+    return text
+
+
+def _libraries(values) -> list[str]:
+    if values is None:
+        return []
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ApiError(400, "libraries must be a list of library ids")
+    return values
+
+
+@bp.get("/libraries")
+def libraries():
+    balis = get_balis()
+    data = directory.directory_dict(balis.consortium)
+    health = balis.searches.health()
+    for lib in data["libraries"]:
+        report = health.get(lib["id"])
+        paused = bool(report and report["suspended_seconds"])
+        lib["searchable_now"] = lib["searchable"] and not paused
+    return jsonify(consortium={"name": balis.consortium.name,
+                               "max_selected": balis.consortium.max_selected}, **data)
+
+
+@bp.get("/search")
+def search():
+    query = _query(request.args.get("q"))
+    page = _page()
+    result = get_balis().searches.search(query, request.args.getlist("library"), page)
+    return jsonify(result)
+
+
+@bp.post("/searches")
+def start_search():
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, 'send a JSON object: {"q": "title=python", "libraries": '
+                            '["bupt"], "sort": "relevance"}')
+    query = _query(body.get("q") if isinstance(body.get("q"), str) else None)
+    sort = body.get("sort")
+    if sort is not None:
+        if not isinstance(sort, str):
+            raise ApiError(400, "sort must be a string")
+        try:
+            page_request(None, None, sort)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+    session_id = get_balis().searches.start(query, _libraries(body.get("libraries")))
+    location = url_for("api.search_state", session_id=session_id, sort=sort)
+    response = jsonify(id=session_id, url=location)
+    response.status_code = 202
+    response.headers["Location"] = location
+    return response
+
+
+@bp.get("/searches/<session_id>")
+def search_state(session_id: str):
+    return jsonify(get_balis().searches.page(session_id, _page()))
+
+
+@bp.get("/records/<path:record_id>")
+def record(record_id: str):
+    cluster, _session = get_balis().searches.record(record_id, request.args.get("session"))
+    wanted = request.args.get("format", "json")
+    if wanted == "json":
+        return jsonify(cluster.as_dict())
+    if wanted != "marcxml":
+        raise ApiError(400, f"format must be json or marcxml, not {wanted!r}")
+    return Response(marcxml_collection(cluster), mimetype="application/marcxml+xml")
+
+
+def marcxml_collection(cluster) -> bytes:
+    """Each library's source record of the cluster, as one MARCXML collection."""
+    parts = [b'<?xml version="1.0" encoding="UTF-8"?>\n',
+             b'<collection xmlns="http://www.loc.gov/MARC21/slim">\n']
+    for library, record in cluster.records:
+        marc = record.marc()
+        if marc is None:
+            parts.append(f"<!-- {library}: source MARC not kept -->\n".encode())
+            continue
+        parts.append(pymarc.record_to_xml(marc, namespace=False) + b"\n")
+    parts.append(b"</collection>\n")
+    return b"".join(parts)
+
+
+@bp.get("/health")
+def health():
+    return jsonify(libraries=list(get_balis().searches.health().values()))
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_spec())
+
+
+def openapi_spec() -> dict:
+    text = resources.files("web").joinpath("openapi.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)

@@ -1,0 +1,163 @@
+"""Chinese by default, English on request: the pages' own words in two languages.
+
+The language comes from ``?lang=zh|en`` (remembered in a cookie) or the cookie alone;
+library names and catalogue data are shown as the libraries wrote them. Templates call
+``_("key")``; a key missing from the table shows itself, so a forgotten one is visible.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, g, request
+
+LANGUAGES = ("zh", "en")
+COOKIE = "lang"
+
+STRINGS: dict[str, tuple[str, str]] = {
+    "site": ("北京地区高校图书馆文献资源保障体系 联合检索与馆际互借",
+             "BALIS union search and interlibrary loan"),
+    "home": ("首页", "Home"),
+    "search": ("检索", "Search"),
+    "directory": ("成员馆", "Libraries"),
+    "news": ("最新动态", "News"),
+    "rules": ("管理办法", "Rules"),
+    "guide": ("使用指南", "Guide"),
+    "faq": ("常见问题", "FAQ"),
+    "members": ("成员馆名录", "Member directory"),
+    "other_language": ("English", "中文"),
+    "field": ("检索字段", "Field"),
+    "f.any": ("任意词", "Any word"),
+    "f.title": ("题名", "Title"),
+    "f.author": ("责任者", "Author"),
+    "f.isbn": ("ISBN/ISSN", "ISBN/ISSN"),
+    "f.subject": ("主题", "Subject"),
+    "f.publisher": ("出版社", "Publisher"),
+    "advanced": ("高级检索 (CQL)", "Advanced search (CQL)"),
+    "advanced_help": ("例如 title=数据结构 and year>=2010",
+                      "e.g. title=python and year>=2010"),
+    "sort": ("排序", "Sort"),
+    "s.relevance": ("相关度", "Relevance"),
+    "s.year": ("出版年 (升序)", "Year (oldest first)"),
+    "s.-year": ("出版年 (降序)", "Year (newest first)"),
+    "s.title": ("题名拼音", "Title (pinyin)"),
+    "go": ("检索", "Search"),
+    "selected": ("已选成员馆", "Selected libraries"),
+    "none_selected": ("未选择: 将检索全部可检索的成员馆",
+                      "None chosen: every searchable member will be searched"),
+    "choose": ("选择成员馆", "Choose libraries"),
+    "choose_help": ("最多选择 {n} 个成员馆; 可按馆名、拼音或拼音首字母筛选 (如 bjyddx)",
+                    "Choose at most {n}; filter by name, pinyin or pinyin initials (bjyddx)"),
+    "filter": ("筛选", "Filter"),
+    "save_selection": ("保存选择", "Save selection"),
+    "clear_selection": ("清除选择", "Clear"),
+    "too_many": ("最多只能选择 {n} 个成员馆, 您选择了 {k} 个", "Choose at most {n} libraries "
+                 "({k} chosen)"),
+    "selection_saved": ("已保存所选的 {k} 个成员馆", "{k} libraries selected"),
+    "searchable_now": ("可检索", "searchable"),
+    "suspended": ("暂停检索 (连续失败)", "paused (failing)"),
+    "not_searchable": ("暂不可检索", "not searchable yet"),
+    "ill_contact": ("馆际互借联系人", "ILL contact"),
+    "library": ("成员馆", "Library"),
+    "status": ("状态", "Status"),
+    "hits": ("命中", "Hits"),
+    "time": ("用时", "Time"),
+    "st.ok": ("完成", "done"),
+    "st.pending": ("检索中…", "searching…"),
+    "st.timeout": ("超时", "timed out"),
+    "st.error": ("出错", "failed"),
+    "results": ("检索结果", "Results"),
+    "results_for": ("检索: {q}", "Results for {q}"),
+    "still_searching": ("{d}/{t} 个馆已返回, 其余仍在检索", "{d} of {t} libraries have "
+                        "answered; the others are still searching"),
+    "all_answered": ("全部 {t} 个馆已返回 (用时 {s} 秒)", "All {t} libraries done ({s} s)"),
+    "merged_count": ("合并去重后 {m} 条 (共获取 {f} 条, 总命中 {h})",
+                     "{m} records after merging ({f} fetched, {h} hits in all)"),
+    "no_records": ("没有找到记录", "No records found"),
+    "page_of": ("当前第 {n}/{m} 页", "Page {n} of {m}"),
+    "jump": ("跳转", "Go"),
+    "prev": ("上一页", "Previous"),
+    "next": ("下一页", "Next"),
+    "held_by": ("馆藏", "Held by"),
+    "narrow": ("缩小范围", "Narrow"),
+    "fc.library": ("成员馆", "Library"),
+    "fc.decade": ("出版年代", "Decade"),
+    "fc.material_type": ("类型", "Type"),
+    "fc.language": ("语种", "Language"),
+    "remove_filters": ("取消全部筛选", "Remove all filters"),
+    "record": ("书目详情", "Record"),
+    "holdings": ("馆藏信息", "Holdings"),
+    "location": ("馆藏地点", "Location"),
+    "call_number": ("索书号", "Call number"),
+    "barcode": ("条码号", "Barcode"),
+    "due": ("应还日期", "Due"),
+    "request_ill": ("申请馆际互借", "Request ILL"),
+    "marc": ("机读格式", "MARC"),
+    "marc_of": ("{lib} 的机读格式记录", "MARC record from {lib}"),
+    "marc_missing": ("该记录的原始 MARC 已不在本服务器上", "The source MARC of this record "
+                     "is no longer on this server"),
+    "back_results": ("返回检索结果", "Back to results"),
+    "title": ("题名", "Title"),
+    "responsibility": ("责任说明", "Statement of responsibility"),
+    "authors": ("责任者", "Authors"),
+    "publisher": ("出版者", "Publisher"),
+    "place": ("出版地", "Place"),
+    "year": ("出版年", "Year"),
+    "edition": ("版本", "Edition"),
+    "extent": ("载体形态", "Extent"),
+    "language": ("语种", "Language"),
+    "material_type": ("文献类型", "Type"),
+    "isbn": ("ISBN", "ISBN"),
+    "issn": ("ISSN", "ISSN"),
+    "subjects": ("主题", "Subjects"),
+    "classification": ("分类号", "Classification"),
+    "problems": ("数据问题", "Data problems"),
+    "gone": ("该检索已过期或不存在, 请重新检索", "This search has expired or never existed: "
+             "please search again"),
+    "error": ("出错了", "Something went wrong"),
+    "not_found": ("页面不存在", "Page not found"),
+    "address": ("地址", "Address"),
+    "hours": ("开放时间", "Opening hours"),
+    "phone": ("电话", "Phone"),
+    "email": ("电子邮件", "E-mail"),
+    "loan_days": ("借期 (天)", "Loan (days)"),
+    "cancel_window": ("读者可撤销时限 (分钟)", "Reader may cancel within (minutes)"),
+    "never": ("不可撤销", "never"),
+    "announcements": ("通知公告", "Announcements"),
+    "login": ("登录", "Log in"),
+    "logout": ("退出", "Log out"),
+    "register": ("注册", "Register"),
+    "login_name": ("用户名", "Login"),
+    "password": ("密码", "Password"),
+    "count_libs": ("{n} 个馆", "{n} libraries"),
+    "all_categories": ("全部类别", "All categories"),
+    "no_js_wait": ("正在检索, 请稍候…", "Searching, please wait…"),
+    "bad_query": ("检索式有误", "The query is not valid"),
+    "more_news": ("更多动态", "More news"),
+}
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def choose_language() -> None:
+        wanted = request.args.get("lang")
+        g.lang_changed = wanted in LANGUAGES and wanted != request.cookies.get(COOKIE)
+        g.lang = wanted if wanted in LANGUAGES else request.cookies.get(COOKIE, "zh")
+        if g.lang not in LANGUAGES:
+            g.lang = "zh"
+
+    @app.after_request
+    def remember_language(response):
+        if getattr(g, "lang_changed", False):
+            response.set_cookie(COOKIE, g.lang, max_age=365 * 86400, samesite="Lax",
+                                httponly=True)
+        return response
+
+    app.jinja_env.globals["_"] = translate
+    app.jinja_env.globals["current_lang"] = lambda: getattr(g, "lang", "zh")
+
+
+def translate(key: str, **values: object) -> str:
+    pair = STRINGS.get(key)
+    if pair is None:
+        return key
+    text = pair[1] if getattr(g, "lang", "zh") == "en" else pair[0]
+    return text.format(**values) if values else text

@@ -1,0 +1,254 @@
+"""The reader's pages: home, the library directory, search, live results, record, MARC.
+
+Every page works without JavaScript: a results page asked for without ``live=1`` waits
+until every library has answered. With JavaScript the search form adds ``live=1``, the
+page comes back at once and static/live.js long-polls ``/results/ID/live`` for fragments
+of the same templates as libraries answer.
+"""
+
+from __future__ import annotations
+
+import math
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.exceptions import HTTPException
+
+from broker import directory, rank
+from broker.errors import BalisError
+from web import get_balis
+from web.i18n import translate as _
+from web.portal import latest_news
+from web.searching import PageRequest, SearchGone, page_request
+
+bp = Blueprint("pages", __name__)
+
+PER_PAGE = 20
+FIELDS = ("any", "title", "author", "isbn", "subject", "publisher")
+SELECTION = "libraries"  # the flask session key of the reader's chosen libraries
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+def selection() -> list[str]:
+    known = {lib.id for lib in get_balis().consortium.libraries}
+    return [lid for lid in session.get(SELECTION, []) if lid in known]
+
+
+def field_query(field: str, text: str) -> str:
+    """The CQL for a simple search: every word of ``text`` in ``field``."""
+    words = text.split()
+    if not words:
+        return ""
+
+    def term(word: str) -> str:
+        return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    if field == "isbn":
+        return " and ".join(f"(isbn={term(w)} or issn={term(w)})" for w in words)
+    index = field if field in FIELDS else "any"
+    return " and ".join(f"{index}={term(w)}" for w in words)
+
+
+def library_names() -> dict[str, str]:
+    return {lib.id: lib.name for lib in get_balis().consortium.libraries}
+
+
+def _page_args() -> PageRequest:
+    try:
+        page = int(request.args.get("page", "1"))
+    except ValueError:
+        page = 1
+    page = max(page, 1)
+    try:
+        return page_request(str((page - 1) * PER_PAGE + 1), str(PER_PAGE),
+                            request.args.get("sort"), request.args.getlist("f"))
+    except ValueError as exc:
+        abort(400, description=str(exc))
+
+
+def _results_context(session_id: str, data: dict, page: PageRequest) -> dict:
+    pages = max(1, math.ceil(data["merged"] / PER_PAGE))
+    number = (page.start - 1) // PER_PAGE + 1
+    filters = [f"{k}:{v}" for k, v in page.filters]
+
+    def link(page_no: int = 1, sort: str = page.sort, f: list[str] = filters) -> str:
+        args: dict = {"page": page_no} if page_no != 1 else {}
+        if sort != "relevance":
+            args["sort"] = sort
+        if f:
+            args["f"] = f
+        return url_for("pages.results", session_id=session_id, **args)
+
+    def toggle(facet: str, value: str) -> str:
+        key = f"{facet}:{value}"
+        return link(1, page.sort, [x for x in filters if x != key] if key in filters
+                    else [*filters, key])
+
+    return {"sid": session_id, "data": data, "page_no": number, "pages": pages,
+            "sort": page.sort, "filters": filters, "link": link, "toggle": toggle,
+            "names": library_names(), "sorts": rank.SORTS, "facets": rank.FACETS}
+
+
+# --- pages -------------------------------------------------------------------------------
+
+@bp.get("/")
+def home():
+    return render_template("home.html", news=latest_news(5), fields=FIELDS,
+                           selected=selection(), names=library_names())
+
+
+@bp.route("/libraries", methods=["GET", "POST"])
+def libraries():
+    balis = get_balis()
+    consortium = balis.consortium
+    if request.method == "POST":
+        chosen = list(dict.fromkeys(request.form.getlist("library")))
+        known = {lib.id for lib in consortium.libraries}
+        chosen = [lid for lid in chosen if lid in known]
+        if len(chosen) > consortium.max_selected:
+            flash(_("too_many", n=consortium.max_selected, k=len(chosen)), "error")
+            return _directory(chosen, status=400)
+        session[SELECTION] = chosen
+        flash(_("selection_saved", k=len(chosen)), "info")
+        return redirect(url_for("pages.search_form") if request.form.get("then") == "search"
+                        else url_for("pages.libraries"))
+    return _directory(selection())
+
+
+def _directory(chosen: list[str], status: int = 200):
+    consortium = get_balis().consortium
+    match = request.args.get("match", "").strip()
+    category = request.args.get("category", "")
+    members = [lib for lib in consortium.libraries
+               if (not match or directory.match(lib, match))
+               and (not category or lib.category == category)]
+    health = get_balis().searches.health()
+    groups = []
+    for cat in consortium.categories:
+        libs = [lib for lib in members if lib.category == cat.id]
+        total = sum(1 for lib in consortium.libraries if lib.category == cat.id)
+        groups.append((cat, total, libs))
+    keys = {lib.id: " ".join((lib.id, directory.full_pinyin(lib.name), directory.initials(lib)))
+            for lib in consortium.libraries}
+    shown = {lib.id for lib in members}
+    return render_template("directory.html", groups=groups, chosen=chosen, match=match,
+                           hidden_chosen=[lid for lid in chosen if lid not in shown],
+                           category=category, health=health, keys=keys,
+                           max_selected=consortium.max_selected), status
+
+
+@bp.get("/search")
+def search_form():
+    cql = request.args.get("cql", "").strip()
+    text = request.args.get("text", "").strip()
+    field = request.args.get("field", "any")
+    query = cql or field_query(field, text)
+    sort = request.args.get("sort", "relevance")
+    chosen = request.args.getlist("library") or selection()
+    if not query:
+        return render_template("search.html", fields=FIELDS, selected=chosen,
+                               names=library_names(), field=field, text=text, cql=cql,
+                               sort=sort, sorts=rank.SORTS)
+    try:
+        session_id = get_balis().searches.start(query, chosen)
+    except BalisError as exc:
+        if not isinstance(exc, ValueError):
+            raise
+        return render_template("search.html", fields=FIELDS, selected=chosen,
+                               names=library_names(), field=field, text=text, cql=cql,
+                               sort=sort, sorts=rank.SORTS, error=str(exc)), 400
+    args = {"sort": sort} if sort != "relevance" else {}
+    if request.args.get("live") == "1":
+        args["live"] = "1"
+    return redirect(url_for("pages.results", session_id=session_id, **args))
+
+
+@bp.get("/results/<session_id>")
+def results(session_id: str):
+    page = _page_args()
+    live = request.args.get("live") == "1"
+    try:
+        data = get_balis().searches.page(session_id, page, wait=not live)
+    except SearchGone:
+        return render_template("message.html", title=_("gone"), text=_("gone")), 404
+    return render_template("results.html", live=live and not data["done"],
+                           **_results_context(session_id, data, page))
+
+
+@bp.get("/results/<session_id>/live")
+def results_live(session_id: str):
+    """The long poll behind live results: fragments once something changed."""
+    page = _page_args()
+    try:
+        seen = int(request.args.get("rev", "-1"))
+    except ValueError:
+        seen = -1
+    try:
+        data = get_balis().searches.live(session_id, seen, page)
+    except SearchGone as exc:
+        return jsonify(error=str(exc)), 404
+    context = _results_context(session_id, data, page)
+    return jsonify(
+        revision=data["revision"], done=data["done"],
+        summary=render_template("_summary.html", **context),
+        libraries=render_template("_libraries.html", **context),
+        records=render_template("_records.html", **context),
+        facets=render_template("_facets.html", **context),
+        pager=render_template("_pager.html", **context))
+
+
+def _record(record_id: str):
+    session_id = request.args.get("s")
+    try:
+        return get_balis().searches.record(record_id, session_id)
+    except SearchGone:
+        abort(404, description=_("gone"))
+
+
+@bp.get("/record/<path:record_id>")
+def record(record_id: str):
+    cluster, search = _record(record_id)
+    return render_template("record.html", cluster=cluster, rec=cluster.as_dict(),
+                           sid=search.id, names=library_names(),
+                           ill_url=_ill_url(cluster.id, search.id))
+
+
+@bp.get("/marc/<path:record_id>")
+def marc(record_id: str):
+    cluster, search = _record(record_id)
+    sources = [(library, record.id, record.marc()) for library, record in cluster.records]
+    return render_template("marc.html", cluster=cluster, rec=cluster.as_dict(),
+                           sources=sources, sid=search.id, names=library_names())
+
+
+def _ill_url(record_id: str, session_id: str):
+    """A function giving the ILL request form's address for one holding, or None while
+    the ILL pages are not installed."""
+    from flask import current_app
+
+    if "ill.new_request" not in current_app.view_functions:
+        return None
+
+    def url(lender: str, holding: int) -> str:
+        return url_for("ill.new_request", record=record_id, s=session_id, lender=lender,
+                       holding=holding)
+    return url
+
+
+@bp.app_errorhandler(HTTPException)
+def http_error(exc: HTTPException):
+    """Errors as JSON under /api/, as a page elsewhere; the reason is always shown."""
+    if request.path.startswith("/api/"):
+        return jsonify(error=exc.description or exc.name), exc.code
+    title = _("not_found") if exc.code == 404 else _("error")
+    return render_template("message.html", title=title, text=exc.description), exc.code

@@ -1,0 +1,164 @@
+"""Searches as the web sees them: start one, read a page of it (now or when done), find a
+record. Every broker call goes through the bridge; the pages and the JSON API share this.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from broker import rank
+from broker.errors import BalisError
+from broker.merge import Cluster
+from broker.session import SearchSession
+from web.bridge import BrokerBridge
+
+logger = logging.getLogger(__name__)
+
+MAX_COUNT = 100  # records per page a client may ask for
+LIVE_WAIT = 20.0  # seconds a live request waits for news before answering anyway
+
+
+class SearchGone(LookupError):
+    """The search session is unknown or has expired."""
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    start: int = 1
+    count: int = 20
+    sort: str = "relevance"
+    filters: tuple[tuple[str, str], ...] = ()
+
+    def filter_dict(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for facet, value in self.filters:
+            out.setdefault(facet, []).append(value)
+        return out
+
+
+def parse_filters(values: list[str]) -> tuple[tuple[str, str], ...]:
+    """``facet:value`` strings (``library:bupt``); raises ValueError naming a bad one."""
+    out = []
+    for text in values:
+        facet, sep, value = text.partition(":")
+        if not sep or facet not in rank.FACETS or not value:
+            raise ValueError(f"filter {text!r} must be FACET:VALUE with FACET one of "
+                             f"{', '.join(rank.FACETS)}")
+        out.append((facet, value))
+    return tuple(dict.fromkeys(out))
+
+
+def page_request(start: str | None, count: str | None, sort: str | None,
+                 filters: list[str] | None = None, *, default_count: int = 20) -> PageRequest:
+    """A PageRequest from query-string values; ValueError with a readable reason."""
+    def number(text: str | None, name: str, default: int, low: int, high: int) -> int:
+        if text in (None, ""):
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"{name} must be a whole number, not {text!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"{name} must be between {low} and {high}, not {value}")
+        return value
+
+    sort = sort or "relevance"
+    if sort not in rank.SORTS:
+        raise ValueError(f"sort must be one of {', '.join(rank.SORTS)}, not {sort!r}")
+    return PageRequest(start=number(start, "start", 1, 1, 1_000_000),
+                       count=number(count, "count", default_count, 0, MAX_COUNT),
+                       sort=sort, filters=parse_filters(filters or []))
+
+
+class Searches:
+    """The web's view of the broker's search sessions."""
+
+    def __init__(self, bridge: BrokerBridge) -> None:
+        self.bridge = bridge
+
+    def start(self, query: str, libraries: list[str] | None) -> str:
+        """Start a search; its id. Raises QueryError / UsageError / ConfigError."""
+        async def work(broker):
+            session = await broker.search(query, libraries or None)
+            return session.id
+        return self.bridge.call(work, timeout=30)
+
+    def page(self, session_id: str, request: PageRequest, *, wait: bool = False
+             ) -> dict[str, Any]:
+        """CONTRACTS section 5 for one page; with ``wait``, once every library is done."""
+        async def work(broker):
+            session = await self._session(broker, session_id)
+            if wait:
+                await broker.wait(session)
+            return await broker.page(session, start=request.start, count=request.count,
+                                     sort=request.sort, filters=request.filter_dict())
+        return self.bridge.call(work, timeout=self._budget())
+
+    def search(self, query: str, libraries: list[str] | None, request: PageRequest
+               ) -> dict[str, Any]:
+        """Start, wait for every library, and give one page (the blocking API)."""
+        return self.page(self.start(query, libraries), request, wait=True)
+
+    def live(self, session_id: str, seen: int, request: PageRequest) -> dict[str, Any]:
+        """The page once the session has moved past revision ``seen`` (or is done, or
+        LIVE_WAIT passed): the long poll behind the streaming results page."""
+        async def work(broker):
+            session = await self._session(broker, session_id)
+            if not session.done and revision(session) <= seen:
+                await session.changed(timeout=LIVE_WAIT)
+            data = await broker.page(session, start=request.start, count=request.count,
+                                     sort=request.sort, filters=request.filter_dict())
+            data["revision"] = revision(session)
+            return data
+        return self.bridge.call(work, timeout=LIVE_WAIT + 30)
+
+    def record(self, record_id: str, session_id: str | None = None
+               ) -> tuple[Cluster, SearchSession]:
+        """The merged record ``record_id`` (a cluster id or any of its sources' ids) from
+        the given session, else from any live one; SearchGone if none has it."""
+        async def work(broker):
+            sessions = []
+            if session_id:
+                session = await broker.get(session_id)
+                if session is not None:
+                    sessions.append(session)
+            sessions.extend(s for s in broker.store.live() if s not in sessions)
+            for session in sessions:
+                cluster = session.merger.find(record_id)
+                if cluster is not None:
+                    session.last_access = time.monotonic()
+                    return cluster, session
+            raise SearchGone(f"record {record_id} is not in any current search "
+                             "(searches expire after a while): search again to see it")
+        return self.bridge.call(work, timeout=30)
+
+    def health(self) -> dict[str, dict]:
+        """Each library's health report, by id (empty before the first search)."""
+        if not self.bridge.started:
+            return {}
+        return {r["library"]: r for r in self.bridge.broker.health_report()}
+
+    async def _session(self, broker, session_id: str) -> SearchSession:
+        session = await broker.get(session_id)
+        if session is None:
+            raise SearchGone(f"search {session_id} is unknown or has expired: search again")
+        return session
+
+    def _budget(self) -> float:
+        timeouts = [lib.connector.timeout for lib in self.bridge.consortium.libraries
+                    if lib.connector is not None]
+        return max(timeouts, default=10.0) + 60.0
+
+
+def revision(session: SearchSession) -> int:
+    """A number that grows whenever the session's visible state changes."""
+    return sum(s.finished for s in session.states.values()) * 1_000_000 + sum(
+        s.fetched for s in session.states.values())
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """Errors that are the reader's to fix (a bad query or choice), not ours."""
+    return isinstance(exc, BalisError) and isinstance(exc, ValueError)
