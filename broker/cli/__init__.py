@@ -13,11 +13,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from broker.cli import demo_cmd, directory_cmd, index_cmd, marc_cmd, search_cmd, serve_cmd
+from broker.cli import (
+    demo_cmd,
+    directory_cmd,
+    harvest_cmd,
+    index_cmd,
+    marc_cmd,
+    search_cmd,
+    serve_cmd,
+)
 from broker.errors import BalisError
 
 DEFAULT_CONFIG = Path("config/libraries.yaml")
-_COMMANDS = (directory_cmd, marc_cmd, search_cmd, demo_cmd, serve_cmd, index_cmd)
+_COMMANDS = (directory_cmd, marc_cmd, search_cmd, harvest_cmd, demo_cmd, serve_cmd,
+             index_cmd)
 
 
 def config_path(args: argparse.Namespace) -> Path:
