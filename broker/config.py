@@ -38,12 +38,15 @@ class Contact:
     email: str | None = None
 
 
+DEFAULT_FINE_PER_DAY = 0.1  # yuan per overdue day, charged on the lender's behalf
+
+
 @dataclass(frozen=True, slots=True)
 class IllPolicy:
     cancel_window_minutes: int = 60
     loan_days: int = 28
     lends: bool = True  # false: the library borrows for its readers but lends to nobody
-    fine_per_day: float = 0.1  # yuan per overdue day, charged on the lender's behalf
+    fine_per_day: float = 0.1  # yuan per overdue day (DEFAULT_FINE_PER_DAY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,10 +258,10 @@ def _bool(node, problems: _Problems, what: str, default: bool) -> bool:
 def _fine(node, problems: _Problems, what: str) -> float:
     value = _scalar(node)
     if value is None:
-        return IllPolicy.fine_per_day
+        return DEFAULT_FINE_PER_DAY
     if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
         problems.add(node, f"{what} must be a number of yuan, 0 or more")
-        return IllPolicy.fine_per_day
+        return DEFAULT_FINE_PER_DAY
     return float(value)
 
 
