@@ -145,12 +145,23 @@ def read_source(source: Source) -> Iterator[Loaded]:
             continue
         record = normalize(entry.record, flavour=entry.flavour, library=source.library,
                            warnings=entry.problems)
-        try:
-            marc = zlib.compress(record_to_xml(entry.record, namespace=True))
-        except Exception as exc:  # the record is still searchable without its MARC view
-            logger.warning("%s: %s: MARC not kept: %s", source.path, entry.position, exc)
-            marc = None
-        yield Loaded(entry.position, record, marc, entry.flavour)
+        yield Loaded(entry.position, record, _marc_blob(entry.record, source, entry.position),
+                     entry.flavour)
+
+
+def _marc_blob(record, source: Source, position: str) -> bytes | None:
+    """The record's MARC to show on request: ISO 2709 in UTF-8 (MARCXML for a record too
+    long for ISO 2709), compressed."""
+    try:
+        record.force_utf8 = True  # the text was decoded when read; write it as UTF-8
+        return zlib.compress(record.as_marc())
+    except Exception:  # pymarc raises plain Exceptions (a record over 99999 bytes)
+        pass
+    try:
+        return zlib.compress(record_to_xml(record, namespace=True))
+    except Exception as exc:  # the record is still searchable without its MARC view
+        logger.warning("%s: %s: MARC not kept: %s", source.path, position, exc)
+        return None
 
 
 def _is_normalized_jsonl(head: bytes) -> bool:
