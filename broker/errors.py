@@ -71,5 +71,45 @@ class Diagnostic(ConnectorError):
         super().__init__(f"{text}: {detail}" if detail else text)
 
 
+# --- interlibrary loan (ill/) -------------------------------------------------------------
+# Raised by the ILL service layer; the web front end turns them into 422/409/403/404/401/429.
+# Their messages are for the person who acted, in Chinese.
+
+
+class ValidationFailed(BalisError, ValueError):
+    """A form or API payload has missing or invalid fields: ``errors`` maps field -> message.
+
+    ``errors_en`` holds the same messages in English, for API clients that ask for it."""
+
+    def __init__(self, errors: dict[str, str], errors_en: dict[str, str] | None = None) -> None:
+        self.errors = dict(errors)
+        self.errors_en = dict(errors_en or errors)
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+
+
+class Conflict(BalisError, RuntimeError):
+    """The action cannot be taken in the object's current state (or someone else was first)."""
+
+
+class Forbidden(BalisError, PermissionError):
+    """The acting user may not see or change this object."""
+
+
+class NotFound(BalisError, LookupError):
+    """No such object (request, user, closure ...)."""
+
+
+class AuthenticationFailed(BalisError, PermissionError):
+    """Wrong login or password, or an account that may not log in (yet)."""
+
+
+class Throttled(AuthenticationFailed):
+    """Too many failed logins for this account: try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
 class IndexFileError(BalisError, OSError):
     """A union index file is missing, unreadable, or not a union index."""

@@ -1,0 +1,34 @@
+"""``IllService``: the whole ILL service layer behind one object.
+
+Build one per process and share it (it holds no per-request state)::
+
+    from ill.db import Database
+    from ill.service import IllService
+
+    db = Database()                              # DATABASE_URL or instance/balis.sqlite3
+    ill = IllService(consortium)                 # broker.config.Consortium
+    with db.session() as s:
+        actor = ill.authenticate(s, "reader1", "secret")
+        request = ill.create_request(s, actor, form_fields)
+
+Every method takes the session first and (where someone acts) the ``Actor`` second; each
+call commits its own work. Errors (broker.errors): ValidationFailed (``.errors`` field ->
+message, 422), Conflict (409), Forbidden (403), NotFound (404), AuthenticationFailed /
+Throttled (401 / 429).
+"""
+
+from __future__ import annotations
+
+from ill.accounts import AccountsMixin
+from ill.core import IllSettings
+from ill.notices import NoticesMixin
+from ill.requests import ReaderMixin
+from ill.staff import QueueItem, StaffMixin
+from ill.stats import StatsMixin, statistics_rows, to_csv
+
+
+class IllService(AccountsMixin, ReaderMixin, StaffMixin, NoticesMixin, StatsMixin):
+    """Accounts, reader requests, staff actions and queues, notices, statistics."""
+
+
+__all__ = ["IllService", "IllSettings", "QueueItem", "statistics_rows", "to_csv"]
