@@ -21,12 +21,13 @@ from broker.cli import (
     marc_cmd,
     search_cmd,
     serve_cmd,
+    user_cmd,
 )
 from broker.errors import BalisError
 
 DEFAULT_CONFIG = Path("config/libraries.yaml")
 _COMMANDS = (directory_cmd, marc_cmd, search_cmd, harvest_cmd, demo_cmd, serve_cmd,
-             index_cmd)
+             index_cmd, user_cmd)
 
 
 def config_path(args: argparse.Namespace) -> Path:
