@@ -79,11 +79,12 @@ class Writer:
     @staticmethod
     def _iso2709(record: pymarc.Record, data: bytes, encoding: str | None,
                  warnings: tuple[str, ...]) -> bytes:
-        # A clean UTF-8 record that says so (leader/09 "a") is kept byte for byte: that is
-        # what the server sent, and re-encoding it could only change its layout.
-        if (not warnings and encoding == "utf-8" and data[9:10] == b"a"
-                and data.endswith(b"\x1d") and data.count(b"\x1d") == 1):
-            return data
+        # A clean record read as UTF-8 is kept byte for byte (what the server sent; writing
+        # it again could only change its layout), marked as UTF-8 in leader/09: servers
+        # leave a blank there on ASCII records converted from MARC-8.
+        if (not warnings and encoding == "utf-8" and data.endswith(b"\x1d")
+                and data.count(b"\x1d") == 1):
+            return data if data[9:10] == b"a" else data[:9] + b"a" + data[10:]
         leader = str(record.leader)
         record.leader = pymarc.Leader(leader[:9] + "a" + leader[10:])
         return record.as_marc()
