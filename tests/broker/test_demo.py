@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -10,10 +11,12 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from peers.servers import free_port
 
 from broker import config as config_module
 from broker import demo_data
@@ -253,9 +256,10 @@ def test_balis_demo_runs_until_interrupted(data_dir):
     pytest.importorskip("connectors.sru_server")
     pytest.importorskip("connectors.z3950.server")
     base = free_port_base()
+    web_port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "BALIS_CONFIG"}
     proc = subprocess.Popen([*BALIS, "demo", "--data-dir", str(data_dir), "--port-base",
-                             str(base), "--port", "8123"], stdout=subprocess.PIPE,
+                             str(base), "--port", str(web_port)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
     try:
         lines = []
@@ -268,9 +272,13 @@ def test_balis_demo_runs_until_interrupted(data_dir):
         assert f"127.0.0.1:{base}-{base + 45}" in text
         assert f"balis search --config {data_dir / f'demo-{base}.yaml'}" in text or \
             f"demo-{base}.yaml" in text
-        assert "--port 8123" in text
+        assert f"Web:    http://127.0.0.1:{web_port}/" in text
         with socket.create_connection(("127.0.0.1", base + 1), timeout=2):
             pass  # a member answers
+        # The web front end serves the demo: the directory of its 46 members.
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/api/libraries",
+                                    timeout=10) as answer:
+            assert len(json.load(answer)["libraries"]) == 46
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     finally:
