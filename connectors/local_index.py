@@ -176,6 +176,22 @@ def _whole(text: str | None, form: str, truncated: int) -> int:
     return 0
 
 
+def open_index(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection to a union index, with the SQL functions ``translate``'s
+    conditions use; IndexFileError when it cannot be opened."""
+    db = connect(path)
+    db.create_function("balis_whole", 3, _whole, deterministic=True)
+    return db
+
+
+def matching_records(db: sqlite3.Connection, query: Node) -> list[tuple[str, str | None]]:
+    """(library, record id) of every record (not cluster) matching ``query``, in index
+    order: what the hits are made of, for checking against another engine."""
+    condition = as_sql(translate(query))
+    return db.execute(f"SELECT r.library, r.record_id FROM records r WHERE {condition.sql} "
+                      "ORDER BY r.id", condition.params).fetchall()
+
+
 class LocalIndexConnector(Connector):
     """Searches a union index file; hits are clusters, best matches first."""
 
@@ -234,10 +250,9 @@ class LocalIndexConnector(Connector):
             old.close()
         if db is None:
             try:
-                db = connect(self.path)
+                db = open_index(self.path)
             except IndexFileError as exc:
                 raise Unreachable(str(exc)) from None
-            db.create_function("balis_whole", 3, _whole, deterministic=True)
         return db, identity
 
     def _give(self, db: sqlite3.Connection, identity: tuple[int, int, int]) -> None:

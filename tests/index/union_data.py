@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from broker.config import Consortium, loads
 from marc import Holding, Record
 
 
@@ -71,3 +72,23 @@ def write_harvests(folder: Path) -> list[Path]:
     """One ``ID.jsonl`` per library, as ``balis harvest --format jsonl`` names them."""
     return [write_jsonl(folder / f"{library}.jsonl", records)
             for library, records in HARVESTS.items()]
+
+
+def consortium_of(*libraries: dict, max_records: int = 50) -> Consortium:
+    """A consortium of ``libraries`` (libraries-file entries), validated as a file is."""
+    return loads(json.dumps({
+        "consortium": {"name": "测试联盟", "max_selected": 10},
+        "defaults": {"timeout": 10, "max_records": max_records},
+        "categories": [{"id": "test", "name": "测试图书馆"}],
+        "libraries": list(libraries),
+    }, ensure_ascii=False))
+
+
+def local_member(library_id: str, path: Path, **connector) -> dict:
+    return {"id": library_id, "name": f"{library_id}联合目录", "category": "test",
+            "connector": {"protocol": "local", "path": str(path), **connector}}
+
+
+def member(library_id: str, protocol: str, url: str, **connector) -> dict:
+    return {"id": library_id, "name": f"{library_id}图书馆", "category": "test",
+            "connector": {"protocol": protocol, "url": url, **connector}}
