@@ -9,7 +9,6 @@ the quota) is a ``Conflict`` whose message says why.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -18,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from broker.errors import Conflict, Forbidden, ValidationFailed
+from broker.merge import fold
 from ill import calendar
 from ill.core import raise_if, text_field
 from ill.models import Event, Renewal, Request, User
@@ -40,9 +40,8 @@ _YEAR = re.compile(r"^\s*(\d{4})\s*年?\s*$")
 
 
 def title_key(title: str) -> str:
-    """Title for comparison: NFKC, case-folded, letters and digits only."""
-    text = unicodedata.normalize("NFKC", title).casefold()
-    return "".join(ch for ch in text if ch.isalnum())[:500]
+    """Title for comparison, as the merge compares them (紅樓夢 is 红楼梦)."""
+    return fold(title)[:500]
 
 
 class ReaderMixin(TransitionsMixin):
@@ -93,6 +92,7 @@ class ReaderMixin(TransitionsMixin):
         else:
             out["note"] = text_field(errors, en, data, "note", 50)
         delivery = data.get("delivery")
+        delivery = delivery.strip() if isinstance(delivery, str) else delivery
         if delivery in (None, ""):
             errors["delivery"], en["delivery"] = "请选择取书方式", "delivery is required"
         elif delivery not in DELIVERIES:
@@ -130,6 +130,7 @@ class ReaderMixin(TransitionsMixin):
 
     def _lender(self, session: Session, actor: Actor, value: Any, errors: dict,
                 en: dict) -> str | None:
+        value = value.strip() if isinstance(value, str) else value
         if not value:
             errors["lender"], en["lender"] = "请选择出借馆", "lender is required"
             return None

@@ -1,0 +1,105 @@
+"""Fixtures for the ILL tests: every database test runs on SQLite and on PostgreSQL.
+
+PostgreSQL is a real server the session starts (tests/peers/postgres.py); each test gets
+a fresh database copied from one migrated template (SQLite: a copied migrated file). The
+clock is injected, so cancel windows, throttling and overdue days need no sleeping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ill_helpers import CONSORTIUM_YAML, PASSWORD, Clock, People
+from peers.postgres import PostgresServer, postgres_bindir
+from peers.servers import PeerError
+
+from broker.config import Consortium, loads
+from ill.db import Database, migrate
+from ill.service import IllService, IllSettings
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def consortium() -> Consortium:
+    return loads(CONSORTIUM_YAML, "test-consortium")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    if postgres_bindir() is None:
+        pytest.skip("PostgreSQL is not installed (Debian package postgresql)")
+    try:
+        server = PostgresServer()
+        server.start()
+    except PeerError as exc:
+        pytest.skip(f"PostgreSQL could not be started: {exc}")
+    try:
+        migrate(server.create_database("ill_template"))
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ill-template") / "template.sqlite3"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> Iterator[str]:
+    """A fresh, migrated database on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "ill.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    name = f"ill_test_{next(_names)}"
+    yield server.create_database(name, template="ill_template")
+    server.drop_database(name)
+
+
+@pytest.fixture
+def db(db_url) -> Iterator[Database]:
+    database = Database(db_url, migrate_now=False)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def settings() -> IllSettings:
+    # A cheap scrypt cost keeps account setup quick; the production cost is tested apart.
+    return IllSettings(scrypt_n=2**4)
+
+
+@pytest.fixture
+def svc(consortium, settings, clock) -> IllService:
+    return IllService(consortium, settings, clock=clock)
+
+
+@pytest.fixture
+def people(db, svc) -> People:
+    made = {}
+    with db.session() as s:
+        for key, login, role, library in (
+                ("reader", "wang", "reader", "bupt"), ("reader2", "zhao", "reader", "bupt"),
+                ("reader_pku", "qian", "reader", "pku"), ("bupt", "s-bupt", "staff", "bupt"),
+                ("pku", "s-pku", "staff", "pku"), ("pku2", "s-pku-2", "staff", "pku"),
+                ("nlc", "s-nlc", "staff", "nlc"), ("cnu", "s-cnu", "staff", "cnu"),
+                ("admin", "root", "admin", None)):
+            svc.create_user(s, login=login, password=PASSWORD, role=role, library=library,
+                            name=f"{login}-name", phone="13800000000")
+            made[key] = svc.authenticate(s, login, PASSWORD)
+    return People(**made)
