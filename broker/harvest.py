@@ -204,8 +204,8 @@ class Harvest:
             os.ftruncate(fd, previous.output_length)
             os.fsync(fd)
             self.state.done_at_start = previous.written + previous.skipped
-            logger.info("%s: resuming at record %d of %d", self.library.id, previous.next,
-                        previous.hits)
+            self.report(f"{self.library.id}: resuming at record {previous.next} of "
+                        f"{previous.hits} from {self.checkpoint_file.name}")
             return previous
         if self.resume:
             logger.info("%s: no checkpoint at %s; starting from the beginning",

@@ -112,6 +112,7 @@ def test_killed_harvest_resumes_to_the_same_bytes(library, config, reference, bu
 
     resumed = balis("harvest", library, "--out", str(out), "--resume", "--config", config)
     assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming at record {state['next']} of {bulk}" in resumed.stderr
     assert out.read_bytes() == reference
     assert checkpoint(out)["written"] == bulk
 
