@@ -67,7 +67,8 @@ class NoticesMixin(ServiceCore):
             query = query.where(or_(Announcement.library.is_(None),
                                     Announcement.library == actor.library))
         return [_announcement(a) for a in
-                session.scalars(query.order_by(Announcement.created.desc()))]
+                session.scalars(query.order_by(Announcement.created.desc(),
+                                                   Announcement.id.desc()))]
 
     def post_announcement(self, session: Session, actor: Actor, *, title: str, body: str,
                           library: str | None = None,
