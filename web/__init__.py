@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import secrets
@@ -45,7 +46,11 @@ class Balis:
         self.union = None  # broker.frontdoor.UnionCatalogue, made on first SRU request
 
     def close(self) -> None:
+        from flask import current_app
+
         self.bridge.close()
+        with contextlib.suppress(RuntimeError, KeyError):  # outside an app context
+            current_app.extensions["ill"].close()
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -81,17 +86,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(frontdoor.bp)
-    _register_ill(app)
-    return app
+    from web import ill_views
 
-
-def _register_ill(app: Flask) -> None:
-    """The ILL pages and API, when the ill package provides them."""
-    try:
-        from web import ill_views
-    except ImportError:
-        return
     ill_views.init_app(app)
+    return app
 
 
 def _portal_dir(app: Flask, consortium: Consortium) -> Path:

@@ -218,9 +218,10 @@ def _record(record_id: str):
 @bp.get("/record/<path:record_id>")
 def record(record_id: str):
     cluster, search = _record(record_id)
-    return render_template("record.html", cluster=cluster, rec=cluster.as_dict(),
+    rec = cluster.as_dict()
+    return render_template("record.html", cluster=cluster, rec=rec,
                            sid=search.id, names=library_names(),
-                           ill_url=_ill_url(cluster.id, search.id))
+                           ill_url=_ill_url(cluster.id, search.id), ledger=_ledger(rec))
 
 
 @bp.get("/marc/<path:record_id>")
@@ -229,6 +230,14 @@ def marc(record_id: str):
     sources = [(library, record.id, record.marc()) for library, record in cluster.records]
     return render_template("marc.html", cluster=cluster, rec=cluster.as_dict(),
                            sources=sources, sid=search.id, names=library_names())
+
+
+def _ledger(rec: dict) -> dict | None:
+    """How often this title was requested through ILL, and between which libraries."""
+    from web.ill_views import ill
+
+    with ill().session() as s:
+        return ill().service.title_ledger(s, record_ids=rec["sources"], isbns=rec["isbns"])
 
 
 def _ill_url(record_id: str, session_id: str):

@@ -1,0 +1,303 @@
+"""ILL pages: the reader's requests and the staff desk. Each view is a thin call onto
+``ill.service.IllService``; its errors become a flash message or a form's field errors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from broker.errors import BalisError, ValidationFailed
+from ill.service import statistics_rows, to_csv
+from ill.views import Actor
+from web import get_balis
+from web.auth import login_required_redirect
+from web.i18n import translate as _
+from web.ill_views import current_actor, ill, service, status_of
+from web.searching import SearchGone
+
+bp = Blueprint("ill", __name__, url_prefix="/ill")
+
+QUEUES = ("lending", "borrowing", "attention")
+
+
+def _reader_or_redirect() -> Actor | Response:
+    actor = current_actor()
+    if actor is None:
+        return login_required_redirect()
+    return actor
+
+
+def _staff() -> Actor:
+    actor = current_actor()
+    if actor is None or actor.role not in ("staff", "admin"):
+        abort(403, description=_("staff_only"))
+    return actor
+
+
+def _date_arg(name: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(request.args[name]) if request.args.get(name) else None
+    except ValueError:
+        flash(_("bad_date", name=name), "error")
+        return None
+
+
+def _fail(exc: BalisError, target: str):
+    """A refused action: its reason as a flash message, back where the person was."""
+    if status_of(exc) == 500:
+        raise exc
+    message = "; ".join(exc.errors.values()) if isinstance(exc, ValidationFailed) else str(exc)
+    flash(message, "error")
+    return redirect(target)
+
+
+# --- the reader ------------------------------------------------------------------------
+
+@bp.route("/new", methods=["GET", "POST"])
+def new_request():
+    actor = _reader_or_redirect()
+    if not isinstance(actor, Actor):
+        return actor
+    libraries = [lib for lib in service().consortium.libraries]
+    if request.method == "GET":
+        record = None
+        record_id = request.args.get("record")
+        if record_id:
+            try:
+                cluster, _session = get_balis().searches.record(record_id, request.args.get("s"))
+                record = cluster.as_dict()
+            except SearchGone:
+                flash(_("gone"), "error")
+        values = service().prefill(actor, record, lender=request.args.get("lender"))
+        with ill().session() as s:
+            profile = service().profile(s, actor)
+        values["phone"] = values.get("phone") or profile.phone
+        return render_template("ill_request_form.html", values=values, errors={},
+                               libraries=libraries, key=secrets.token_urlsafe(16))
+    data = {key: request.form.get(key, "") for key in (
+        "title", "author", "publisher", "year", "isbn", "issn", "call_number", "lender",
+        "material_type", "delivery", "phone", "note", "record_id")}
+    data = {key: value for key, value in data.items() if value != "" or key in (
+        "title", "year", "call_number", "lender", "delivery")}
+    with ill().session() as s:
+        try:
+            view = service().create_request(s, actor, data,
+                                            idempotency_key=request.form.get("key") or None)
+        except ValidationFailed as exc:
+            return render_template("ill_request_form.html", values=data, errors=exc.errors,
+                                   libraries=libraries, key=request.form.get("key")), 422
+        except BalisError as exc:
+            return _fail(exc, url_for("ill.my_requests"))
+    flash(_("request_submitted", id=view.id), "info")
+    return redirect(url_for("ill.request_detail", request_id=view.id))
+
+
+@bp.get("/requests")
+def my_requests():
+    actor = _reader_or_redirect()
+    if not isinstance(actor, Actor):
+        return actor
+    status = request.args.get("status") or None
+    with ill().session() as s:
+        views = service().list_requests(s, actor, date_from=_date_arg("from"),
+                                        date_to=_date_arg("to"), status=status)
+    states = service().workflow.states
+    return render_template("ill_requests.html", requests=views, states=states,
+                           status=status, date_from=request.args.get("from", ""),
+                           date_to=request.args.get("to", ""))
+
+
+@bp.get("/requests/<int:request_id>")
+def request_detail(request_id: int):
+    actor = _reader_or_redirect()
+    if not isinstance(actor, Actor):
+        return actor
+    with ill().session() as s:
+        try:
+            timeline = service().timeline(s, actor, request_id)
+        except BalisError as exc:
+            abort(status_of(exc), description=str(exc))
+    return render_template("ill_request.html", t=timeline, req=timeline.request,
+                           names=_names(), reasons=_reasons())
+
+
+@bp.post("/requests/<int:request_id>/cancel")
+def cancel(request_id: int):
+    actor = _reader_or_redirect()
+    if not isinstance(actor, Actor):
+        return actor
+    target = url_for("ill.request_detail", request_id=request_id)
+    with ill().session() as s:
+        try:
+            outcome = service().cancel(s, actor, request_id,
+                                       reason=request.form.get("reason") or None)
+        except BalisError as exc:
+            return _fail(exc, target)
+    flash(outcome.message, "info")
+    return redirect(target)
+
+
+@bp.post("/requests/<int:request_id>/renew")
+def renew(request_id: int):
+    actor = _reader_or_redirect()
+    if not isinstance(actor, Actor):
+        return actor
+    target = url_for("ill.request_detail", request_id=request_id)
+    with ill().session() as s:
+        try:
+            service().request_renewal(s, actor, request_id,
+                                      reason=request.form.get("reason") or None)
+        except BalisError as exc:
+            return _fail(exc, target)
+    flash(_("renewal_sent"), "info")
+    return redirect(target)
+
+
+@bp.get("/messages")
+def messages():
+    actor = _reader_or_redirect()
+    if not isinstance(actor, Actor):
+        return actor
+    with ill().session() as s:
+        items = service().messages(s, actor)
+        fines = service().fines(s, actor)
+        news = service().announcements(s, actor)
+        service().mark_read(s, actor)
+    return render_template("ill_messages.html", items=items, fines=fines, news=news)
+
+
+# --- staff -------------------------------------------------------------------------------
+
+@bp.get("/staff")
+def staff_home():
+    actor = _staff()
+    which = request.args.get("queue", "lending")
+    if which not in QUEUES:
+        abort(404)
+    library = request.args.get("library") if actor.is_admin else None
+    with ill().session() as s:
+        try:
+            items = service().queue(s, actor, which, library=library)
+        except BalisError as exc:
+            abort(status_of(exc), description=str(exc))
+        pending = service().pending_registrations(s, actor)
+    return render_template("ill_staff.html", which=which, items=items, queues=QUEUES,
+                           pending=pending, names=_names(), reasons=_reasons(),
+                           library=library)
+
+
+@bp.post("/staff/requests/<int:request_id>/act")
+def act(request_id: int):
+    actor = _staff()
+    target = request.form.get("back") or url_for("ill.request_detail", request_id=request_id)
+    if not target.startswith("/"):
+        target = url_for("ill.staff_home")
+    action = request.form.get("action", "")
+    version = request.form.get("version")
+    with ill().session() as s:
+        try:
+            if action == "undo":
+                service().undo(s, actor, request_id)
+            elif action in ("grant_cancel", "decline_cancel"):
+                service().decide_cancel(s, actor, request_id, approve=action == "grant_cancel",
+                                        reason=request.form.get("reason") or None)
+            elif action in ("grant_renewal", "decline_renewal"):
+                service().decide_renewal(s, actor, request_id,
+                                         approve=action == "grant_renewal",
+                                         reason=request.form.get("reason") or None)
+            else:
+                service().act(s, actor, request_id, action,
+                              reason=request.form.get("reason") or None,
+                              batch=request.form.get("batch") or None,
+                              expected_version=int(version) if version and version.isdigit()
+                              else None)
+        except BalisError as exc:
+            return _fail(exc, target)
+    label = service().workflow.actions.get(action)
+    flash(_("action_done", id=request_id, action=label.label if label else action), "info")
+    return redirect(target)
+
+
+@bp.post("/staff/registrations/<int:user_id>")
+def decide_registration(user_id: int):
+    actor = _staff()
+    with ill().session() as s:
+        try:
+            user = service().approve_registration(
+                s, actor, user_id, approve=request.form.get("approve") == "1",
+                reason=request.form.get("reason") or None)
+        except BalisError as exc:
+            return _fail(exc, url_for("ill.staff_home"))
+    flash(_("registration_" + ("approved" if user.status == "active" else "refused"),
+            name=user.name), "info")
+    return redirect(url_for("ill.staff_home"))
+
+
+@bp.get("/staff/slips")
+def slips():
+    actor = _staff()
+    ids = [int(x) for x in request.args.getlist("id") if x.isdigit()] or None
+    with ill().session() as s:
+        items = service().pull_slips(s, actor, ids)
+    return render_template("ill_slips.html", slips=items, names=_names())
+
+
+@bp.get("/staff/stats")
+def stats():
+    actor = _staff()
+    today = dt.date.today()
+    start = _date_arg("from") or today.replace(month=1, day=1)
+    end = _date_arg("to") or today
+    library = request.args.get("library") or actor.library
+    if not library:
+        library = service().consortium.libraries[0].id
+    with ill().session() as s:
+        try:
+            figures = service().statistics(s, actor, library, start, end)
+            subsidy = service().subsidy_report(s, actor, start, end) if actor.is_admin else []
+            courier = service().courier_report(s, actor, start, end) if actor.is_admin else []
+            monthly = service().monthly_volume(s, actor, start, end)
+        except BalisError as exc:
+            abort(status_of(exc), description=str(exc))
+    wanted = request.args.get("format")
+    if wanted in ("csv", "subsidy.csv", "courier.csv"):
+        rows = {"csv": statistics_rows(figures), "subsidy.csv": subsidy,
+                "courier.csv": courier}[wanted]
+        name = f"ill-{wanted.replace('.csv', '') if wanted != 'csv' else 'statistics'}-" \
+               f"{library}-{start}-{end}.csv"
+        return Response(to_csv(rows), mimetype="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="{name}"'})
+    return render_template("ill_stats.html", figures=figures, subsidy=subsidy,
+                           courier=courier, chart=_chart(monthly), start=start, end=end,
+                           library=library, names=_names())
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+def _names() -> dict[str, str]:
+    return {lib.id: lib.name for lib in service().consortium.libraries}
+
+
+def _reasons() -> dict:
+    from ill.reasons import REASONS_UNFILLED
+
+    return REASONS_UNFILLED
+
+
+def _chart(monthly: dict) -> dict:
+    """Monthly lending volume per library, as numbers an inline SVG draws (no script)."""
+    series = [(row["library_name"], row["lent"]) for row in monthly["libraries"]]
+    peak = max((v for _, values in series for v in values), default=0) or 1
+    return {"months": monthly["months"], "series": series, "peak": peak}

@@ -1,0 +1,146 @@
+"""The ILL part of the web app: who is logged in, the database, and the ILL blueprints.
+
+``init_app`` (called by ``web.create_app``) adds:
+
+- ``web.auth``: log in and out, register, profile (session cookies), API tokens;
+- ``web.ill_pages``: the reader's request form, requests, timeline, messages, fines, and
+  the staff's queues, actions, registrations, pull slips and statistics;
+- ``web.ill_api``: the ILL JSON API of CONTRACTS section 6 (Bearer tokens).
+
+The database is ``DATABASE_URL`` (app config or environment), else SQLite in the instance
+folder; it is opened and migrated on first use. Everything here is a thin call onto
+``ill.service.IllService``; its errors map to HTTP statuses in one place (``status_of``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from flask import Flask, current_app, g, request, session
+from sqlalchemy.orm import Session
+
+from broker.errors import (
+    AuthenticationFailed,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Throttled,
+    ValidationFailed,
+)
+from ill.db import Database
+from ill.service import IllService
+from ill.views import Actor
+
+logger = logging.getLogger(__name__)
+
+USER_KEY = "user_id"  # the flask session key of the logged-in account
+
+
+class IllWeb:
+    """The ILL service and its database, shared by every request of the app."""
+
+    def __init__(self, app: Flask, service: IllService) -> None:
+        self.service = service
+        self._url = (app.config.get("DATABASE_URL") or os.environ.get("DATABASE_URL")
+                     or f"sqlite:///{Path(app.instance_path) / 'balis.sqlite3'}")
+        self._db: Database | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            with self._lock:
+                if self._db is None:
+                    if self._url.startswith("sqlite:///"):
+                        Path(self._url[len("sqlite:///"):]).parent.mkdir(parents=True,
+                                                                        exist_ok=True)
+                    self._db = Database(self._url)
+        return self._db
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.db.session() as s:
+            yield s
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()
+
+
+def ill() -> IllWeb:
+    return current_app.extensions["ill"]
+
+
+def service() -> IllService:
+    return ill().service
+
+
+def current_actor() -> Actor | None:
+    """The logged-in account (cookie session or Bearer token), once per request."""
+    if "actor" in g:
+        return g.actor
+    actor = None
+    header = request.headers.get("Authorization", "")
+    with ill().session() as s:
+        if header.startswith("Bearer "):
+            with contextlib.suppress(AuthenticationFailed, NotFound):
+                actor = service().token_actor(s, header[len("Bearer "):].strip())
+        elif USER_KEY in session:
+            try:
+                actor = service().actor(s, session[USER_KEY])
+            except (AuthenticationFailed, NotFound, Forbidden):
+                session.pop(USER_KEY, None)  # disabled or deleted since: logged out
+    g.actor = actor
+    return actor
+
+
+def status_of(exc: Exception) -> int:
+    """The HTTP status of a service-layer error."""
+    for kind, status in ((ValidationFailed, 422), (Throttled, 429),
+                         (AuthenticationFailed, 401), (Forbidden, 403), (NotFound, 404),
+                         (Conflict, 409)):
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def home_contact() -> dict | None:
+    """The ILL desk of the logged-in reader's (or staff member's) library."""
+    actor = current_actor()
+    if actor is None or not actor.library:
+        return None
+    library = service().library(actor.library)
+    if library is None:
+        return None
+    return {"library": library.name, "name": library.contact.name,
+            "phone": library.contact.phone, "email": library.contact.email}
+
+
+def init_app(app: Flask) -> None:
+    consortium = app.extensions["balis"].consortium
+    app.extensions["ill"] = IllWeb(app, IllService(consortium))
+
+    from web import auth, ill_api, ill_pages
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(ill_pages.bp)
+    app.register_blueprint(ill_api.bp)
+
+    @app.context_processor
+    def ill_context() -> dict:
+        return {"actor": current_actor(), "home_contact": home_contact(),
+                "workflow": service().workflow}
+
+
+def demo_accounts(app: Flask) -> str:
+    """Create the demo's accounts in the app's database; the lines ``balis demo`` prints."""
+    from ill import demo
+
+    web = app.extensions["ill"]
+    created = demo.seed(web.db, app.extensions["balis"].consortium)
+    return "Demo accounts (log in at /login):\n" + demo.credentials_text(created) + "\n\n"
