@@ -6,11 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use: yaz (yaz-marcdump, yaz-client, yaz-ztest), idzebra-2.0,
-# redis-server (sessions shared between processes; the tests start their own on a free port).
+# redis-server (sessions shared between processes), postgresql (the ILL tests run on it as
+# well as on SQLite) - the tests start their own servers on free loopback ports - and
+# chromium (the browser tests drive it headless through Playwright).
 packages=()
 command -v yaz-marcdump >/dev/null 2>&1 || packages+=(yaz)
 command -v zebrasrv >/dev/null 2>&1 || packages+=(idzebra-2.0)
 command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || packages+=(postgresql)
+command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 if ((${#packages[@]})); then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
