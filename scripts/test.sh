@@ -15,6 +15,8 @@ command -v zebrasrv >/dev/null 2>&1 || packages+=(idzebra-2.0)
 command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || packages+=(postgresql)
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+# A Chinese font, so the browser tests' screenshots show text rather than boxes.
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || packages+=(fonts-wqy-microhei)
 if ((${#packages[@]})); then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
