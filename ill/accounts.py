@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 from collections.abc import Mapping
@@ -129,17 +130,18 @@ class AccountsMixin(ServiceCore):
         login = (login or "").strip()
         now = self.now()
         window = timedelta(minutes=self.settings.login_window_minutes)
+        # Failures since the last success (by id: a clock may repeat an instant).
+        last_ok = session.scalar(select(func.max(LoginAttempt.id)).where(
+            LoginAttempt.login == login, LoginAttempt.ok.is_(True))) or 0
         failures = session.scalars(
             select(LoginAttempt.at).where(LoginAttempt.login == login,
                                           LoginAttempt.at > now - window,
+                                          LoginAttempt.id > last_ok,
                                           LoginAttempt.ok.is_(False))
-            .order_by(LoginAttempt.at)).all()
-        last_ok = session.scalar(select(func.max(LoginAttempt.at)).where(
-            LoginAttempt.login == login, LoginAttempt.ok.is_(True)))
-        failures = [at for at in failures if last_ok is None or at > last_ok]
+            .order_by(LoginAttempt.id)).all()
         if len(failures) >= self.settings.login_failures:
             oldest = failures[-self.settings.login_failures]
-            wait = max(1, int((oldest + window - now).total_seconds()) + 1)
+            wait = max(1, math.ceil((oldest + window - now).total_seconds()))
             session.rollback()
             raise Throttled(f"登录失败次数过多，请 {(wait + 59) // 60} 分钟后再试", wait)
         user = session.scalars(select(User).where(User.login == login)).first()
