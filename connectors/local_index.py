@@ -282,7 +282,8 @@ class LocalIndexConnector(Connector):
             return []
         marks = ", ".join("?" * len(clusters))
         rows = db.execute(
-            "SELECT r.cluster, r.library, r.data, r.id = c.best, r.marc, r.flavour, c.name "
+            "SELECT r.cluster, r.library, r.data, r.id = c.best, "
+            "CASE WHEN r.id = c.best THEN r.marc END, r.flavour, c.name "
             f"FROM records r JOIN clusters c ON c.id = r.cluster WHERE r.cluster IN ({marks}) "
             "ORDER BY r.cluster, r.id", clusters)
         members: dict[int, list] = {}
@@ -293,19 +294,23 @@ class LocalIndexConnector(Connector):
 
 def _cluster_record(rows: list) -> Record:
     """The cluster's fullest record, carrying every member record's holdings and ISBNs."""
-    records = [(library, Record.from_dict(json.loads(data))) for _, library, data, *_ in rows]
-    best_row = next((row for row in rows if row[3]), rows[0])
-    best = records[rows.index(best_row)][1]
+    # Only the best record becomes a Record; of the others (a cluster may hold dozens)
+    # only holdings, ISBNs and call numbers are read.
+    members = [(library, json.loads(data)) for _, library, data, *_ in rows]
+    best_at = next((i for i, row in enumerate(rows) if row[3]), 0)
+    best = Record.from_dict(members[best_at][1])
     holdings: list[Holding] = []
-    for library, record in records:
-        held = record.holdings or (Holding(library=library),)
+    for library, data in members:
+        held = [Holding.from_dict(h) for h in data.get("holdings") or ()]
         # As broker.merge credits them: a holding belongs to the library that sent it.
         holdings.extend(h if h.library == library else dataclasses.replace(h, library=library)
-                        for h in held)
-    isbns = {isbn for _, record in records for isbn in record.isbns}
+                        for h in held or (Holding(library=library),))
+    isbns = {isbn for _, data in members for isbn in data.get("isbns") or ()}
+    best_row = rows[best_at]
     return dataclasses.replace(
         best, id=best_row[6],
         isbns=tuple(dict.fromkeys([*best.isbns, *sorted(isbns)])),
-        call_numbers=tuple(dict.fromkeys(c for _, r in records for c in r.call_numbers)),
+        call_numbers=tuple(dict.fromkeys(c for _, data in members
+                                         for c in data.get("call_numbers") or ())),
         holdings=tuple(holdings),
         source=raw_marc(best_row[4], best_row[5]))
