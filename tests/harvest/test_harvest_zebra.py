@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import signal
+import subprocess
 
 import pytest
 from harvest_helpers import (
+    BALIS,
     balis,
     checkpoint,
     empty_record,
+    env,
     index_database,
     iso_ids,
     jsonl_ids,
@@ -210,3 +215,51 @@ def test_failures_are_resumable_exit_1_and_user_errors_exit_2(zebra, config, tmp
     done = balis("harvest", "z", "--out", str(out), "--config", gone)
     assert done.returncode == 1 and "diagnostic 109" in done.stderr
     assert "--resume" in done.stderr
+
+
+def test_ctrl_c_and_a_second_harvest_on_the_same_file(config, reference, bulk, tmp_path):
+    out = tmp_path / "bulk.mrc"
+    process = start_balis("harvest", "z", "--out", str(out), "--rate", "10", "--chunk", "20",
+                          "--config", config)
+    try:
+        wait_for(lambda: (checkpoint(out) or {}).get("next", 0) > 100, what="progress")
+        second = balis("harvest", "z", "--out", str(out), "--resume", "--config", config)
+        assert second.returncode == 2 and "another harvest is writing" in second.stderr
+        process.send_signal(signal.SIGINT)
+        _stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 1 and "interrupted" in stderr and "--resume" in stderr
+    assert "Traceback" not in stderr
+    resumed = balis("harvest", "z", "--out", str(out), "--resume", "--config", config)
+    assert resumed.returncode == 0, resumed.stderr
+    assert out.read_bytes() == reference
+
+
+def test_progress_bar_only_on_a_terminal(config, bulk, tmp_path):
+    piped = start_balis("harvest", "s", "--out", str(tmp_path / "s.mrc"), "--config", config)
+    _stdout, piped_err = piped.communicate(timeout=120)
+    assert "rec/s" not in piped_err and "\r" not in piped_err
+
+    terminal, follower = pty.openpty()
+    on_tty = subprocess.Popen([*BALIS, "harvest", "s", "--out", str(tmp_path / "t.mrc"),
+                               "--config", config], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=follower, env=env())
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 65536)
+        except OSError:  # the terminal's other end closed: the harvest is over
+            break
+        if not chunk:
+            break
+        seen += chunk
+    on_tty.wait(timeout=120)
+    os.close(terminal)
+    text = seen.decode("utf-8", "replace")
+    assert on_tty.returncode == 0
+    assert "\r\x1b[K" in text and "rec/s ETA" in text and f"/{bulk}" in text
+    assert f"s: {bulk} records written" in text
