@@ -19,6 +19,9 @@ Throttled (401 / 429).
 
 from __future__ import annotations
 
+import functools
+import inspect
+
 from ill.accounts import AccountsMixin
 from ill.core import IllSettings
 from ill.notices import NoticesMixin
@@ -27,6 +30,36 @@ from ill.staff import QueueItem, StaffMixin
 from ill.stats import StatsMixin, statistics_rows, to_csv
 
 
+def _one_transaction(method):
+    """End whatever transaction the call left open, commit done or not.
+
+    A method commits its own work; what remains (reads after the commit, or a failure's
+    half-done changes) is rolled back, so no call leaves SQLite's write lock held or a
+    PostgreSQL transaction idle while the caller renders its answer."""
+
+    @functools.wraps(method)
+    def call(self, session, *args, **kwargs):
+        try:
+            return method(self, session, *args, **kwargs)
+        finally:
+            if session.in_transaction():
+                session.rollback()
+
+    return call
+
+
+def _units(cls):
+    for name in dir(cls):
+        attr = getattr(cls, name)
+        if name.startswith("_") or not inspect.isfunction(attr):
+            continue
+        params = list(inspect.signature(attr).parameters)
+        if params[:2] == ["self", "session"]:
+            setattr(cls, name, _one_transaction(attr))
+    return cls
+
+
+@_units
 class IllService(AccountsMixin, ReaderMixin, StaffMixin, NoticesMixin, StatsMixin):
     """Accounts, reader requests, staff actions and queues, notices, statistics."""
 

@@ -319,3 +319,19 @@ def test_the_clock_must_be_aware(consortium):
     svc = IllService(consortium, IllSettings(), clock=lambda: datetime(2025, 1, 1))
     with pytest.raises(ValueError):
         svc.now()
+
+
+def test_no_call_leaves_a_transaction_open(db, svc, people):
+    """A page may render long after asking: SQLite's write lock must be free by then."""
+    with db.session() as s:
+        req = svc.create_request(s, people.reader, form())
+        assert not s.in_transaction()
+        svc.get_request(s, people.pku, req.id)
+        assert not s.in_transaction()
+        svc.act(s, people.pku, req.id, "accept")
+        assert not s.in_transaction()
+        with pytest.raises(Conflict):
+            svc.act(s, people.pku, req.id, "accept")
+        assert not s.in_transaction()
+        svc.queue(s, people.pku, "lending")
+        assert not s.in_transaction()
