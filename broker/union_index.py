@@ -375,7 +375,10 @@ class _Builder:
         db.execute("INSERT INTO record_text (record_text) VALUES ('optimize')")
         db.execute("COMMIT")
         clusters = db.execute("SELECT count(*) FROM clusters").fetchone()[0]
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # Built in WAL mode, published in rollback mode: the file is replaced whole and
+        # never written in place, and a WAL file's -wal/-shm companions would outlive the
+        # index they belong to when the next build is renamed over it.
+        db.execute("PRAGMA journal_mode=DELETE")
         return BuildReport(self.counts["records"], clusters, self.counts["skipped"],
                            self.counts["repeated"])
 

@@ -125,6 +125,8 @@ def test_a_rebuilt_index_is_searched_at_the_next_search(union, tmp_path):
     [record] = _search(connector, "红楼梦").records
     assert [h.library for h in record.holdings] == ["a"]
     assert _search(connector, "title=经济史").hits == 0
+    # Published in rollback mode: no -wal/-shm files that could outlive their index.
+    assert not list(union.parent.glob(f"{union.name}-*"))
     asyncio.run(connector.close())
 
 
