@@ -23,7 +23,7 @@ from broker.errors import (
     ValidationFailed,
 )
 from ill import passwords
-from ill.core import ServiceCore, raise_if, text_field
+from ill.core import ServiceCore, optional_text, raise_if, text_field
 from ill.models import ApiToken, LoginAttempt, User
 from ill.views import Actor, UserView, actor_of, user_view
 
@@ -108,6 +108,7 @@ class AccountsMixin(ServiceCore):
     def approve_registration(self, session: Session, actor: Actor, user_id: int, *,
                              approve: bool = True, reason: str | None = None) -> UserView:
         """Staff of the reader's home library approve (active) or refuse (disabled)."""
+        reason = optional_text(reason, "reason", 200)
         user = self._user(session, user_id, lock=True)
         self.require_staff(actor, user.library)
         if user.status != "pending":

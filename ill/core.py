@@ -175,3 +175,12 @@ def text_field(errors: dict[str, str], errors_en: dict[str, str], data: Mapping[
 def raise_if(errors: dict[str, str], errors_en: dict[str, str]) -> None:
     if errors:
         raise ValidationFailed(errors, errors_en)
+
+
+def optional_text(value: Any, field: str, limit: int = 500) -> str | None:
+    """A free-text argument (a reason, a batch label) from a form or JSON: text or nothing."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationFailed({field: "格式不正确"}, {field: "must be text"})
+    return value.strip()[:limit] or None

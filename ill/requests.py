@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from broker.errors import Conflict, Forbidden, ValidationFailed
 from broker.merge import fold
 from ill import calendar
-from ill.core import raise_if, text_field
+from ill.core import optional_text, raise_if, text_field
 from ill.models import Event, Renewal, Request, User
 from ill.transitions import TransitionsMixin
 from ill.views import (
@@ -95,7 +95,7 @@ class ReaderMixin(TransitionsMixin):
         delivery = delivery.strip() if isinstance(delivery, str) else delivery
         if delivery in (None, ""):
             errors["delivery"], en["delivery"] = "请选择取书方式", "delivery is required"
-        elif delivery not in DELIVERIES:
+        elif not isinstance(delivery, str) or delivery not in DELIVERIES:  # [] is unhashable
             errors["delivery"] = "取书方式须为快递到本馆（courier）或到出借馆自取（pickup）"
             en["delivery"] = "delivery must be courier or pickup"
         out["delivery"] = delivery
@@ -247,6 +247,7 @@ class ReaderMixin(TransitionsMixin):
                reason: str | None = None) -> CancelOutcome:
         """Readers cancel within the lender's window before the lender acts; later the
         cancel becomes a request to staff. Staff cancel outright. Conflict once shipped."""
+        reason = optional_text(reason, "reason", 200)
         req, role = self._request(session, actor, request_id, lock=True)
         state = self.workflow.states[req.status]
         if state.terminal or req.status not in ("submitted", "accepted"):
@@ -282,6 +283,7 @@ class ReaderMixin(TransitionsMixin):
     def request_renewal(self, session: Session, actor: Actor, request_id: int,
                         reason: str | None = None) -> RenewalView:
         """A reader asks the lender for more time while the book is with them."""
+        reason = optional_text(reason, "reason", 200)
         req, role = self._request(session, actor, request_id, lock=True)
         if role != "reader":
             raise Forbidden("只有借书的读者本人可以申请续借")

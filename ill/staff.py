@@ -12,6 +12,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from broker.errors import Conflict, Forbidden, ValidationFailed
 from ill import calendar
+from ill.core import optional_text
 from ill.models import Event, Renewal, Request, User
 from ill.transitions import TransitionsMixin
 from ill.views import Actor, PullSlip, RenewalView, RequestView, request_view
@@ -42,6 +43,7 @@ class StaffMixin(TransitionsMixin):
         action, Forbidden when the actor's library is neither side (or the wrong one)."""
         if action == "undo":
             return self.undo(session, actor, request_id)
+        reason, batch = optional_text(reason, "reason"), optional_text(batch, "batch", 60)
         try:
             req, role = self._request(session, actor, request_id, lock=True)
             if role == "reader":
@@ -84,6 +86,7 @@ class StaffMixin(TransitionsMixin):
     def decide_cancel(self, session: Session, actor: Actor, request_id: int, *,
                       approve: bool, reason: str | None = None) -> RequestView:
         """Grant (cancel the request) or decline a reader's cancel request."""
+        reason = optional_text(reason, "reason", 200)
         req, role = self._request(session, actor, request_id, lock=True)
         if role == "reader":
             raise Forbidden("读者不能处理取消申请")
@@ -105,6 +108,8 @@ class StaffMixin(TransitionsMixin):
                        approve: bool, reason: str | None = None) -> RenewalView:
         """The lender extends the loan by its loan_days (closures shift it) or refuses."""
         from ill.requests import _renewal_view
+
+        reason = optional_text(reason, "reason", 200)
 
         req, role = self._request(session, actor, request_id, lock=True)
         if role not in ("lender", "admin"):

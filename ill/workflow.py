@@ -83,7 +83,7 @@ class Workflow:
 
         ValidationFailed for an unknown action; Conflict when the state does not allow the
         action at all; Forbidden when it does, but not for this role."""
-        if action not in self.actions:
+        if not isinstance(action, str) or action not in self.actions:
             raise ValidationFailed({"action": f"没有“{action}”这个操作"},
                                    {"action": f"unknown action {action!r}"})
         candidates = [t for t in self.actions[action].transitions if t.applies(status, delivery)]

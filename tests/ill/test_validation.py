@@ -126,3 +126,20 @@ def test_the_quota_is_configurable(db, consortium, clock, people):
         svc.create_request(s, people.reader, form(title="二"))
         with pytest.raises(Conflict, match="达到上限 2 笔"):
             svc.create_request(s, people.reader, form(title="三"))
+
+
+def test_json_of_the_wrong_shape_is_a_validation_error_not_a_crash(db, svc, people):
+    with db.session() as s:
+        with pytest.raises(ValidationFailed) as info:
+            svc.create_request(s, people.reader, form(delivery=["courier"], lender={"id": 1},
+                                                      year=[2008], note=7))
+        assert set(info.value.errors) == {"delivery", "lender", "year"}
+        req = svc.create_request(s, people.reader, form())
+        for bad in ({"action": ["accept"]}, {"action": "reject", "reason": ["NotHeld"]},
+                    {"action": "ship", "batch": 5}):
+            with pytest.raises(ValidationFailed):
+                svc.act(s, people.pku, req.id, bad["action"], reason=bad.get("reason"),
+                        batch=bad.get("batch"))
+        with pytest.raises(ValidationFailed):
+            svc.cancel(s, people.reader, req.id, reason={"why": "no"})
+        assert svc.get_request(s, people.reader, req.id).status == "submitted"
