@@ -110,6 +110,7 @@ def my_requests():
     if not isinstance(actor, Actor):
         return actor
     status = request.args.get("status") or None
+    ill().sweep_if_due()
     with ill().session() as s:
         views = service().list_requests(s, actor, date_from=_date_arg("from"),
                                         date_to=_date_arg("to"), status=status)
@@ -187,6 +188,7 @@ def staff_home():
     if which not in QUEUES:
         abort(404)
     library = request.args.get("library") if actor.is_admin else None
+    ill().sweep_if_due()
     with ill().session() as s:
         try:
             items = service().queue(s, actor, which, library=library)

@@ -8,8 +8,11 @@
 - ``web.ill_api``: the ILL JSON API of CONTRACTS section 6 (Bearer tokens).
 
 The database is ``DATABASE_URL`` (app config or environment), else SQLite in the instance
-folder; it is opened and migrated on first use. Everything here is a thin call onto
-``ill.service.IllService``; its errors map to HTTP statuses in one place (``status_of``).
+folder; it is opened and migrated on first use. ``ILL_SETTINGS`` (an ``ill.core.IllSettings``)
+and ``ILL_CLOCK`` (a function giving an aware datetime) in the app config replace the
+consortium-wide ILL policy and the clock (tests: a cheap password hash, a clock they move).
+Everything here is a thin call onto ``ill.service.IllService``; its errors map to HTTP
+statuses in one place (``status_of``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +43,7 @@ from ill.views import Actor
 logger = logging.getLogger(__name__)
 
 USER_KEY = "user_id"  # the flask session key of the logged-in account
+SWEEP_SECONDS = 3600  # how often loans past their due date are marked overdue
 
 
 class IllWeb:
@@ -50,6 +55,7 @@ class IllWeb:
                      or f"sqlite:///{Path(app.instance_path) / 'balis.sqlite3'}")
         self._db: Database | None = None
         self._lock = threading.Lock()
+        self._swept = -float(SWEEP_SECONDS)
 
     @property
     def db(self) -> Database:
@@ -66,6 +72,24 @@ class IllWeb:
     def session(self) -> Iterator[Session]:
         with self.db.session() as s:
             yield s
+
+    def sweep_if_due(self) -> None:
+        """Mark loans past their due date overdue, at most once per SWEEP_SECONDS.
+
+        Run from staff pages and the API's request lists, so queues and readers see the
+        overdue state without a separate scheduler; a failure is logged, not shown."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._swept < SWEEP_SECONDS:
+                return
+            self._swept = now
+        try:
+            with self.session() as s:
+                marked = self.service.sweep_overdue(s)
+            if marked:
+                logger.info("marked %d loans overdue", marked)
+        except Exception:
+            logger.exception("the overdue sweep failed; it runs again in %d s", SWEEP_SECONDS)
 
     def close(self) -> None:
         if self._db is not None:
@@ -86,6 +110,9 @@ def current_actor() -> Actor | None:
         return g.actor
     actor = None
     header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer ") and USER_KEY not in session:
+        g.actor = None  # nobody logged in: the catalogue pages need no database
+        return None
     with ill().session() as s:
         if header.startswith("Bearer "):
             with contextlib.suppress(AuthenticationFailed, NotFound):
@@ -123,7 +150,10 @@ def home_contact() -> dict | None:
 
 def init_app(app: Flask) -> None:
     consortium = app.extensions["balis"].consortium
-    app.extensions["ill"] = IllWeb(app, IllService(consortium))
+    clock = app.config.get("ILL_CLOCK")
+    service = IllService(consortium, app.config.get("ILL_SETTINGS"),
+                         **({"clock": clock} if clock else {}))
+    app.extensions["ill"] = IllWeb(app, service)
 
     from web import auth, ill_api, ill_pages
 
