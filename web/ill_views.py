@@ -151,9 +151,9 @@ def home_contact() -> dict | None:
 def init_app(app: Flask) -> None:
     consortium = app.extensions["balis"].consortium
     clock = app.config.get("ILL_CLOCK")
-    service = IllService(consortium, app.config.get("ILL_SETTINGS"),
-                         **({"clock": clock} if clock else {}))
-    app.extensions["ill"] = IllWeb(app, service)
+    ill_service = IllService(consortium, app.config.get("ILL_SETTINGS"),
+                             **({"clock": clock} if clock else {}))
+    app.extensions["ill"] = IllWeb(app, ill_service)
 
     from web import auth, ill_api, ill_pages
 
