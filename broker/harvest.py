@@ -143,6 +143,9 @@ class Harvest:
                  progress: Callable[[Progress], None] | None = None) -> None:
         if library.connector is None:
             raise UsageError(f"library {library.id} has no connector: it cannot be harvested")
+        if library.connector.protocol not in ("sru", "z3950"):
+            raise UsageError(f"library {library.id} is a {library.connector.protocol} index "
+                             "of records harvested already: harvest the members themselves")
         self.library = library
         self.out = Path(out)
         self.options = options

@@ -96,7 +96,8 @@ def run_harvest(args: argparse.Namespace) -> int:
             display.clear()
             _summary(result)
             return 0 if result.done else 1
-        members = [lib for lib in consortium.libraries if lib.searchable]
+        members = [lib for lib in consortium.libraries if lib.searchable
+                   and lib.connector.protocol in ("sru", "z3950")]  # not local indexes
         if not members:
             raise UsageError(f"no searchable members in {consortium.path}")
         if args.out.exists() and not args.out.is_dir():

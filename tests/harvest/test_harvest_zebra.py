@@ -263,3 +263,16 @@ def test_progress_bar_only_on_a_terminal(config, bulk, tmp_path):
     assert on_tty.returncode == 0
     assert "\r\x1b[K" in text and "rec/s ETA" in text and f"/{bulk}" in text
     assert f"s: {bulk} records written" in text
+
+
+def test_a_local_index_library_is_not_harvested(tmp_path):
+    config = tmp_path / "local.yaml"
+    config.write_text(
+        "consortium: {name: T, max_selected: 10}\ncategories: [{id: c, name: C}]\n"
+        "libraries:\n  - {id: idx, name: 索引, category: c,\n"
+        "     connector: {protocol: local, path: union.sqlite}}\n", encoding="utf-8")
+    done = balis("harvest", "idx", "--out", str(tmp_path / "x.mrc"), "--config", str(config))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "harvest the members themselves" in done.stderr
+    everyone = balis("harvest", "--all", "--out", str(tmp_path / "all"), "--config", str(config))
+    assert everyone.returncode == 2 and "no searchable members" in everyone.stderr
