@@ -92,6 +92,9 @@ def create_request():
     actor = _actor()
     body = _body()
     key = request.headers.get("Idempotency-Key") or body.pop("idempotency_key", None)
+    if key is not None and not isinstance(key, str):
+        raise ValidationFailed({"idempotency_key": "须为文本"},
+                               {"idempotency_key": "must be text"})
     with ill().session() as s:
         view = service().create_request(s, actor, body, idempotency_key=key)
     return jsonify(_request_json(view)), 201

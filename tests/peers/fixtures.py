@@ -9,8 +9,9 @@ Use from any test module below ``tests/`` once ``tests/conftest.py`` has
 ``zebra.load_bulk(n)`` for ``bulk``), ``ztest`` a running ``YazZtest``. Both listen on
 127.0.0.1 (``.host``, ``.port``, ``.z3950_url(db)``, ``.sru_url(db)``) and are stopped at
 the end of the session. ``redis_server`` is a private ``RedisServer`` (``.url``) for
-sessions shared between broker processes, stopped the same way. Each is skipped, with
-the reason, if its program is not installed.
+sessions shared between broker processes, stopped the same way. ``postgres`` is a private
+PostgreSQL server (tests/peers/postgres.py; ``.create_database(name, template)`` gives a
+URL). Each is skipped, with the reason, if its program is not installed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import TypedDict
 
 import pytest
 
-from peers.servers import RedisServer, YazZtest, ZebraServer, shared_marc_dir
+from peers.postgres import PostgresServer, postgres_bindir
+from peers.servers import PeerError, RedisServer, YazZtest, ZebraServer, shared_marc_dir
 
 
 class Probe(TypedDict):
@@ -160,3 +162,20 @@ def redis_server() -> Iterator[RedisServer]:
     _require("redis-server", packages="redis-server")
     with RedisServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A private PostgreSQL server on 127.0.0.1 (Debian ``postgresql``), thrown away after."""
+    if postgres_bindir() is None:
+        pytest.skip("PostgreSQL is not installed (Debian package postgresql)")
+    server = PostgresServer()
+    try:
+        server.start()
+    except PeerError as exc:
+        server.close()
+        pytest.skip(f"PostgreSQL could not be started: {exc}")
+    try:
+        yield server
+    finally:
+        server.close()

@@ -11,6 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ill_fixtures import (  # noqa: F401  (the ILL tests' fixtures, used by name)
+    ill_config,
+    ill_database_url,
+    postgres_ill_template,
+    sqlite_ill_template,
+)
 from peers.servers import free_port
 
 from broker.config import loads
@@ -60,9 +66,12 @@ def app(zebra, ztest, tmp_path_factory) -> Iterator:
         "SESSION_STORE": "memory",
         "SECRET_KEY": "test",
         "PORTAL_DIR": str(portal),
+        # The ILL ledger in this module's own SQLite file, not the instance folder's.
+        **ill_config(f"sqlite:///{tmp_path_factory.mktemp('ill') / 'ill.sqlite3'}"),
     })
     yield app
     app.extensions["balis"].close()
+    app.extensions["ill"].close()
 
 
 @pytest.fixture
