@@ -73,6 +73,8 @@ class ServiceCore:
 
     # -- loading with access checks
     def _user(self, session: Session, user_id: int, *, lock: bool = False) -> User:
+        if not _storable_id(user_id):
+            raise NotFound(f"没有编号为 {user_id} 的用户")
         query = select(User).where(User.id == user_id)
         if lock:
             query = query.with_for_update().execution_options(populate_existing=True)
@@ -86,6 +88,8 @@ class ServiceCore:
         """The request and the actor's role on it (reader/lender/borrower/admin).
 
         NotFound if it does not exist; Forbidden if the actor has nothing to do with it."""
+        if not _storable_id(request_id):
+            raise NotFound(f"没有编号为 {request_id} 的申请")
         query = select(Request).where(Request.id == request_id)
         if lock:
             # Two staff, or a reader and a lender, acting at once: the second waits here
@@ -149,6 +153,12 @@ class ServiceCore:
     @staticmethod
     def _actor_of(user: User) -> Actor:
         return actor_of(user)
+
+
+def _storable_id(value: int) -> bool:
+    """Whether a database could hold this id: SQLite cannot even compare with an integer
+    beyond 64 bits (OverflowError), so an id typed into an address is checked first."""
+    return isinstance(value, int) and 0 < value < 2**63
 
 
 def text_field(errors: dict[str, str], errors_en: dict[str, str], data: Mapping[str, Any],
