@@ -157,6 +157,9 @@ def test_directory_with_javascript(js_page, demo_site, shots):
     assert [keys.split()[0] for keys in visible_rows(page)] == ["bupt"]
     assert page.locator("section.category:visible").count() == 1
     shots(page, "02-directory-filter-bjyddx")
+    for typed in ("BeiJing YouDian", "北京邮电"):  # full pinyin, any case and spacing; hanzi
+        page.fill("#match", typed)
+        assert [keys.split()[0] for keys in visible_rows(page)] == ["bupt"], typed
     page.fill("#match", "")
     assert len(visible_rows(page)) == 46
 
