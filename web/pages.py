@@ -101,6 +101,11 @@ def _results_context(session_id: str, data: dict, page: PageRequest) -> dict:
 
 # --- pages -------------------------------------------------------------------------------
 
+@bp.get("/favicon.ico")
+def favicon():
+    return redirect(url_for("static", filename="favicon.svg"), code=301)
+
+
 @bp.get("/")
 def home():
     return render_template("home.html", news=latest_news(5), fields=FIELDS,
