@@ -111,9 +111,14 @@ def my_requests():
         return actor
     status = request.args.get("status") or None
     ill().sweep_if_due()
+    dates = {"date_from": _date_arg("from"), "date_to": _date_arg("to")}
     with ill().session() as s:
-        views = service().list_requests(s, actor, date_from=_date_arg("from"),
-                                        date_to=_date_arg("to"), status=status)
+        try:
+            views = service().list_requests(s, actor, status=status, **dates)
+        except ValidationFailed as exc:  # an unknown status in the address: show them all
+            flash("; ".join(exc.errors.values()), "error")
+            status = None
+            views = service().list_requests(s, actor, **dates)
     states = service().workflow.states
     return render_template("ill_requests.html", requests=views, states=states,
                            status=status, date_from=request.args.get("from", ""),
@@ -204,7 +209,7 @@ def staff_home():
 def act(request_id: int):
     actor = _staff()
     target = request.form.get("back") or url_for("ill.request_detail", request_id=request_id)
-    if not target.startswith("/"):
+    if not _on_this_site(target):
         target = url_for("ill.staff_home")
     action = request.form.get("action", "")
     version = request.form.get("version")
@@ -223,8 +228,7 @@ def act(request_id: int):
                 service().act(s, actor, request_id, action,
                               reason=request.form.get("reason") or None,
                               batch=request.form.get("batch") or None,
-                              expected_version=int(version) if version and version.isdigit()
-                              else None)
+                              expected_version=_number(version))
         except BalisError as exc:
             return _fail(exc, target)
     label = service().workflow.actions.get(action)
@@ -250,16 +254,21 @@ def decide_registration(user_id: int):
 @bp.get("/staff/slips")
 def slips():
     actor = _staff()
-    ids = [int(x) for x in request.args.getlist("id") if x.isdigit()] or None
+    ids = [_number(x) for x in request.args.getlist("id")]
+    if None in ids:
+        abort(404, description=_("not_found"))
     with ill().session() as s:
-        items = service().pull_slips(s, actor, ids)
+        try:
+            items = service().pull_slips(s, actor, ids or None)
+        except BalisError as exc:  # another library's request, or one that does not exist
+            abort(status_of(exc), description=str(exc))
     return render_template("ill_slips.html", slips=items, names=_names())
 
 
 @bp.get("/staff/stats")
 def stats():
     actor = _staff()
-    today = dt.date.today()
+    today = service().today()  # the ILL's day (Beijing), not the server's
     start = _date_arg("from") or today.replace(month=1, day=1)
     end = _date_arg("to") or today
     library = request.args.get("library") or actor.library
@@ -287,6 +296,19 @@ def stats():
 
 
 # --- helpers -----------------------------------------------------------------------------
+
+def _number(text: str | None) -> int | None:
+    """A whole number a database can hold, from a form or the address ("²" is a digit to
+    str.isdigit, and 20 digits overflow SQLite), else None."""
+    if not text or not text.isascii() or not text.isdigit() or len(text) > 18:
+        return None
+    return int(text)
+
+
+def _on_this_site(target: str) -> bool:
+    """A path here: "//host/..." and "/\\host" would send the browser to another site."""
+    return target.startswith("/") and not target.startswith("//") and "\\" not in target
+
 
 def _names() -> dict[str, str]:
     return {lib.id: lib.name for lib in service().consortium.libraries}
