@@ -252,12 +252,14 @@ def test_balis_demo_check(data_dir):
     assert (data_dir / f"demo-{base}.yaml").is_file()  # the libraries file with moved ports
 
 
-def test_balis_demo_runs_until_interrupted(data_dir):
+def test_balis_demo_runs_until_interrupted(data_dir, tmp_path):
     pytest.importorskip("connectors.sru_server")
     pytest.importorskip("connectors.z3950.server")
     base = free_port_base()
     web_port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "BALIS_CONFIG"}
+    # The demo's ILL accounts go into DATABASE_URL when set (else the instance folder).
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'demo-ill.sqlite3'}"
     proc = subprocess.Popen([*BALIS, "demo", "--data-dir", str(data_dir), "--port-base",
                              str(base), "--port", str(web_port)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
@@ -279,6 +281,19 @@ def test_balis_demo_runs_until_interrupted(data_dir):
         with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/api/libraries",
                                     timeout=10) as answer:
             assert len(json.load(answer)["libraries"]) == 46
+        # The demo accounts it printed log in to the ILL it serves.
+        reader = re.search(r"^  reader: (\S+) / (\S+) \(home library (\w+)\)$", text, re.M)
+        assert reader and reader.groups() == ("reader", "balis-demo", "bupt"), text
+        assert re.search(r"^  admin:  admin / balis-demo$", text, re.M), text
+        assert re.search(r"^  staff:  staff-<library id> / balis-demo, e\.g\. staff-nlc "
+                         r"\(46 libraries\)$", text, re.M), text
+        login = urllib.request.Request(
+            f"http://127.0.0.1:{web_port}/api/tokens", method="POST",
+            data=json.dumps({"login": "reader", "password": "balis-demo"}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(login, timeout=30) as answer:
+            assert answer.status == 201 and json.load(answer)["token"]
+        assert (tmp_path / "demo-ill.sqlite3").is_file()
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     finally:
