@@ -23,6 +23,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 from flask import Flask, current_app, g, request, session
@@ -36,6 +37,7 @@ from broker.errors import (
     Throttled,
     ValidationFailed,
 )
+from ill.calendar import BEIJING
 from ill.db import Database
 from ill.service import IllService
 from ill.views import Actor
@@ -160,6 +162,11 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(ill_pages.bp)
     app.register_blueprint(ill_api.bp)
+
+    @app.template_filter("beijing")
+    def beijing(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        """A stored (UTC) instant as the consortium's readers and staff read clocks."""
+        return moment.astimezone(BEIJING).strftime(fmt) if moment else ""
 
     @app.context_processor
     def ill_context() -> dict:

@@ -478,3 +478,20 @@ def test_odd_addresses_and_forms_are_refused_with_a_reason(clocked):
     assert response.status_code == 302
     assert reader.get(f"/ill/requests/{request_id}").cssselect("p.req-status")[0].get(
         "data-status") == "accepted"
+
+
+def test_times_are_shown_as_beijing_clocks_read(clocked):
+    app, clock = clocked
+    clock.now = clock.now.replace(hour=17, minute=5)  # 2025-03-04 01:05 in Beijing
+    add_user(app, "wang", "reader", "bupt")
+    add_user(app, "s-pku", "staff", "pku")
+    reader, lender = Visitor(app), Visitor(app)
+    assert reader.login("wang").status_code == 302
+    reader.get("/ill/new")
+    path = reader.post("/ill/new", valid_form()).headers["Location"]
+    assert lender.login("s-pku").status_code == 302
+    shown = "2025-03-04 01:05"
+    assert text(reader.get("/ill/requests"), "tr[data-request] td")[1] == shown
+    assert text(reader.get(path), "ol.timeline time") == [shown]
+    assert text(reader.get("/ill/messages"), "ul.messages time") == [shown]
+    assert text(lender.get("/ill/staff"), "tr[data-request] td")[1] == shown
