@@ -102,11 +102,13 @@ class WebSite:
 
 def make_app(consortium, folder: Path):
     """The app over ``consortium``, its portal pages and ILL database in ``folder``."""
+    from ill_fixtures import ill_config
+
     from web import create_app
 
     return create_app({"CONSORTIUM": consortium, "SESSION_STORE": "memory", "TESTING": True,
                        "SECRET_KEY": "browser-tests", "PORTAL_DIR": str(write_portal(folder)),
-                       "DATABASE_URL": f"sqlite:///{folder / 'ill.sqlite3'}"})
+                       **ill_config(f"sqlite:///{folder / 'ill.sqlite3'}")})
 
 
 def write_portal(folder: Path) -> Path:

@@ -2,6 +2,10 @@
 consortium of real servers (tests/peers): Zebra's CNMARC database over Z39.50 (za) and
 SRU (zb), its MARC21 database over Z39.50 (m), a member nobody listens on (dead), a
 yaz-ztest member slower than nothing (slow, 1 s a search) and one without a connector.
+
+The session fixtures of the browser tests (browser_fixtures.py) and the ILL tests'
+databases (ill_fixtures.py) are registered here, once, so every module shares one
+Chromium, one demo consortium and one screenshot folder.
 """
 
 from __future__ import annotations
@@ -11,6 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_fixtures import (  # noqa: F401  (session fixtures of the browser tests, by name)
+    chromium_browser,
+    demo_site,
+    hostile_site,
+    member_loop,
+    shots,
+)
 from ill_fixtures import (  # noqa: F401  (the ILL tests' fixtures, used by name)
     ill_config,
     ill_database_url,

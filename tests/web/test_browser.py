@@ -24,19 +24,11 @@ from browser_fixtures import (
     XSS_PUBLISHER,
     XSS_SUBTITLE,
     XSS_TITLE,
-    chromium_browser,
-    demo_site,
     follow,
-    hostile_site,
-    member_loop,
     new_page,
-    shots,
 )
 
 from web.i18n import STRINGS
-
-# Fixtures of browser_fixtures.py: pytest finds them by name among this module's globals.
-FIXTURES = (chromium_browser, demo_site, hostile_site, member_loop, shots)
 
 QUERY = "中国"  # every demo member holds books with it in their titles
 SLOW, DOWN = "cafa", "buu"  # the demo's member that times out and the one that is down
