@@ -122,7 +122,7 @@ def my_requests():
     states = service().workflow.states
     return render_template("ill_requests.html", requests=views, states=states,
                            status=status, date_from=request.args.get("from", ""),
-                           date_to=request.args.get("to", ""))
+                           date_to=request.args.get("to", ""), names=_names())
 
 
 @bp.get("/requests/<int:request_id>")
@@ -181,7 +181,8 @@ def messages():
         fines = service().fines(s, actor)
         news = service().announcements(s, actor)
         service().mark_read(s, actor)
-    return render_template("ill_messages.html", items=items, fines=fines, news=news)
+    return render_template("ill_messages.html", items=items, fines=fines, news=news,
+                           names=_names())
 
 
 # --- staff -------------------------------------------------------------------------------

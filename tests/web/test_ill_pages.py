@@ -206,7 +206,8 @@ def test_register_approve_request_and_follow_the_loan(app, staff):
     rows = mine.cssselect("table.requests tbody tr[data-request]")
     assert [(r.get("data-request"), r.get("data-status")) for r in rows] == [
         (str(request_id), "submitted")]
-    assert record["title"] in rows[0].text_content()
+    cells = text(rows[0], "td")
+    assert cells[4:] == ["甲大学图书馆", record["title"]]  # the lender by name
 
     # The lender pulls the book (its pull slips list it), accepts and ships it; the home
     # library receives it and hands it over. The reader sees each step and a message.
@@ -495,3 +496,25 @@ def test_times_are_shown_as_beijing_clocks_read(clocked):
     assert text(reader.get(path), "ol.timeline time") == [shown]
     assert text(reader.get("/ill/messages"), "ul.messages time") == [shown]
     assert text(lender.get("/ill/staff"), "tr[data-request] td")[1] == shown
+
+
+def test_an_overdue_return_shows_its_fine_on_the_messages_page(clocked):
+    app, clock = clocked
+    reader_actor = add_user(app, "wang", "reader", "bupt")
+    staff = {lib: add_user(app, f"s-{lib}", "staff", lib) for lib in ("pku", "bupt")}
+    web = app.extensions["ill"]
+    with web.session() as s:
+        req = web.service.create_request(s, reader_actor, valid_form())
+    for library, action in (("pku", "accept"), ("pku", "ship"), ("bupt", "receive"),
+                            ("bupt", "checkout")):
+        with web.session() as s:
+            web.service.act(s, staff[library], req.id, action)
+    clock.advance(days=39)  # due 28 days after shipping: 11 days late
+    with web.session() as s:
+        web.service.act(s, staff["bupt"], req.id, "return")
+    reader = Visitor(app)
+    assert reader.login("wang").status_code == 302
+    page = reader.get("/ill/messages")
+    assert text(page, "table.fines tbody td") == [
+        str(req.id), "红楼梦", "北京大学图书馆", "11", "0.10", "1.10"]
+    assert "逾期 11 天，罚款 1.10 元" in text(page, "ul.messages li")[0]
