@@ -4,6 +4,7 @@ record. Every broker call goes through the bridge; the pages and the JSON API sh
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from dataclasses import dataclass
@@ -120,13 +121,11 @@ class Searches:
         """The merged record ``record_id`` (a cluster id or any of its sources' ids) from
         the given session, else from any live one; SearchGone if none has it."""
         async def work(broker):
-            sessions = []
-            if session_id:
-                session = await broker.get(session_id)
-                if session is not None:
-                    sessions.append(session)
-            sessions.extend(s for s in broker.store.live() if s not in sessions)
-            for session in sessions:
+            own = await broker.get(session_id) if session_id else None
+            # The reader's own session nearly always has it: the others (hundreds, up to
+            # the store's limit) are looked through only when it does not.
+            others = (s for s in broker.store.live() if s is not own)
+            for session in itertools.chain([own] if own is not None else [], others):
                 cluster = session.merger.find(record_id)
                 if cluster is not None:
                     session.last_access = time.monotonic()
