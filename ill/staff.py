@@ -25,10 +25,11 @@ class QueueItem:
     request: RequestView
     reasons: tuple[str, ...]  # why it needs attention (empty in the other queues)
     actions: tuple[str, ...]  # what the asking staff member may do now
+    renewal_pending: bool = False  # the reader asked for more time: the lender decides
 
     def as_dict(self) -> dict:
         return {"request": self.request.as_dict(), "reasons": list(self.reasons),
-                "actions": list(self.actions)}
+                "actions": list(self.actions), "renewal_pending": self.renewal_pending}
 
 
 class StaffMixin(TransitionsMixin):
@@ -176,7 +177,8 @@ class StaffMixin(TransitionsMixin):
             if which == "attention" and not reasons:
                 continue
             items.append(QueueItem(request_view(req, name), tuple(reasons), tuple(
-                self.workflow.allowed_actions(req.status, role, req.delivery))))
+                self.workflow.allowed_actions(req.status, role, req.delivery)),
+                req.id in pending))
         return items
 
     def _attention(self, req: Request, pending_renewals: set[int]) -> list[str]:

@@ -204,6 +204,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "refuse": ("拒绝", "Refuse"),
     "grant_cancel": ("同意取消", "Grant cancel"),
     "decline_cancel": ("不同意取消", "Decline cancel"),
+    "grant_renewal": ("同意续借", "Grant renewal"),
+    "decline_renewal": ("不同意续借", "Decline renewal"),
     "queue_empty": ("暂无", "Nothing here"),
     "reader": ("读者", "Reader"),
     "st_requested": ("本馆读者申请", "Requested by our readers"),

@@ -232,8 +232,8 @@ def act(request_id: int):
                               expected_version=_number(version))
         except BalisError as exc:
             return _fail(exc, target)
-    label = service().workflow.actions.get(action)
-    flash(_("action_done", id=request_id, action=label.label if label else action), "info")
+    spec = service().workflow.actions.get(action)  # else undo, or a cancel/renewal decision
+    flash(_("action_done", id=request_id, action=spec.label if spec else _(action)), "info")
     return redirect(target)
 
 

@@ -518,3 +518,66 @@ def test_an_overdue_return_shows_its_fine_on_the_messages_page(clocked):
     assert text(page, "table.fines tbody td") == [
         str(req.id), "红楼梦", "北京大学图书馆", "11", "0.10", "1.10"]
     assert "逾期 11 天，罚款 1.10 元" in text(page, "ul.messages li")[0]
+
+
+def press(staff: Visitor, request_id: int, queue: str, action: str) -> list[str]:
+    """A staff member presses the button whose value (or data-action) is ``action``."""
+    tree = staff.get(f"/ill/staff?queue={queue}")
+    row = tree.cssselect(f'table.queue tr[data-request="{request_id}"]')
+    assert row, text(tree, "table.queue tr")
+    buttons = [b for b in row[0].cssselect("button")
+               if action in (b.get("data-action"), b.get("value"))]
+    assert buttons, (action, text(row[0], "button"))
+    form = buttons[0].getparent()
+    response = staff.post(form.get("action"), {**form_values(form), "action": action})
+    assert response.headers["Location"] == f"/ill/staff?queue={queue}"
+    return flashes(staff.get(response.headers["Location"]))
+
+
+def test_cancel_and_renewal_requests_are_decided_at_the_desk(clocked):
+    app, clock = clocked
+    add_user(app, "wang", "reader", "bupt")
+    add_user(app, "s-pku", "staff", "pku")
+    add_user(app, "s-bupt", "staff", "bupt")
+    reader, lender, home = Visitor(app), Visitor(app), Visitor(app)
+    for visitor, login in ((reader, "wang"), (lender, "s-pku"), (home, "s-bupt")):
+        assert visitor.login(login).status_code == 302
+
+    # Once the lender accepted, the reader's cancel is a request the lender grants.
+    reader.get("/ill/new")
+    first = int(reader.post("/ill/new", valid_form()).headers["Location"].rsplit("/")[-1])
+    press(lender, first, "lending", "accept")
+    asked = reader.post(f"/ill/requests/{first}/cancel")
+    page = reader.get(asked.headers["Location"])
+    assert flashes(page)[-1] == "出借馆已受理，已转为取消申请，等待工作人员处理"
+    assert page.cssselect("p.req-status")[0].get("data-status") == "accepted"
+    attention = lender.get("/ill/staff?queue=attention")
+    assert "读者申请取消" in text(attention, f'tr[data-request="{first}"] .reason')
+    assert press(lender, first, "attention", "grant_cancel") == [f"申请 {first}: 同意取消 完成"]
+    assert reader.get(f"/ill/requests/{first}").cssselect("p.req-status")[0].get(
+        "data-status") == "cancelled"
+
+    # A loan with the reader: a renewal request, granted by the lender.
+    second = int(reader.post("/ill/new", valid_form(title="水浒传")).headers[
+        "Location"].rsplit("/")[-1])
+    for staff, queue, action in ((lender, "lending", "accept"), (lender, "lending", "ship"),
+                                 (home, "borrowing", "receive"),
+                                 (home, "borrowing", "checkout")):
+        press(staff, second, queue, action)
+    detail = reader.get(f"/ill/requests/{second}")
+    assert "应还日期 2025-03-31" in text(detail, "p.req-status")[0]
+    renew = detail.cssselect("form[action$='/renew']")[0]
+    page = reader.get(reader.post(renew.get("action")).headers["Location"])
+    assert flashes(page)[-1] == "续借申请已提交出借馆"
+    # The borrowing library sees the request but only the lender may decide it.
+    assert not home.get("/ill/staff?queue=attention").cssselect(
+        f'tr[data-request="{second}"] button[value=grant_renewal]')
+    clock.advance(days=10)
+    assert press(lender, second, "attention", "grant_renewal") == [
+        f"申请 {second}: 同意续借 完成"]
+    assert "应还日期 2025-04-28" in text(reader.get(f"/ill/requests/{second}"),
+                                       "p.req-status")[0]
+    assert "续借成功，应还日期 2025-04-28" in text(reader.get("/ill/messages"),
+                                              "ul.messages li")[0]
+    assert not lender.get("/ill/staff?queue=attention").cssselect(
+        f'tr[data-request="{second}"]')
