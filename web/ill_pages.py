@@ -197,7 +197,9 @@ def staff_home():
     ill().sweep_if_due()
     with ill().session() as s:
         try:
-            items = service().queue(s, actor, which, library=library)
+            # An admin first chooses whose desk to look at (the page offers the choice).
+            items = [] if actor.is_admin and not library else service().queue(
+                s, actor, which, library=library)
         except BalisError as exc:
             abort(status_of(exc), description=str(exc))
         pending = service().pending_registrations(s, actor)

@@ -581,3 +581,52 @@ def test_cancel_and_renewal_requests_are_decided_at_the_desk(clocked):
                                               "ul.messages li")[0]
     assert not lender.get("/ill/staff?queue=attention").cssselect(
         f'tr[data-request="{second}"]')
+
+
+def test_the_api_with_a_session_cookie_needs_the_csrf_header(clocked):
+    app, _clock = clocked
+    add_user(app, "wang", "reader", "bupt")
+    reader = Visitor(app)
+    assert reader.login("wang").status_code == 302
+    assert reader.client.get("/api/ill/requests").get_json() == {"requests": []}
+    forged = reader.client.post("/api/ill/requests", json=valid_form())
+    assert forged.status_code == 400 and "CSRF" in forged.get_json()["error"]
+    made = reader.client.post("/api/ill/requests", json=valid_form(),
+                              headers={"X-CSRF-Token": reader.token})
+    assert made.status_code == 201
+    assert [r["id"] for r in reader.client.get("/api/ill/requests").get_json()[
+        "requests"]] == [made.get_json()["id"]]
+    # A token from POST /api/tokens needs no CSRF header (a browser never adds it).
+    token = Visitor(app).client.post("/api/tokens", json={"login": "wang",
+                                                         "password": PASSWORD})
+    assert token.status_code == 201
+
+
+def test_an_admin_chooses_whose_desk_to_see(clocked):
+    app, _clock = clocked
+    add_user(app, "wang", "reader", "bupt")
+    add_user(app, "root", "admin", None)
+    reader, admin = Visitor(app), Visitor(app)
+    assert reader.login("wang").status_code == 302 and admin.login("root").status_code == 302
+    reader.get("/ill/new")
+    request_id = int(reader.post("/ill/new", valid_form()).headers["Location"].rsplit("/")[-1])
+    desk = admin.get("/ill/staff")  # no library chosen yet: a choice, not an error
+    assert desk.cssselect("form.filter select[name=library] option[value=pku]")
+    assert text(desk, "table.queue tbody td") == ["暂无"]
+    desk = admin.get("/ill/staff?queue=lending&library=pku")
+    assert text(desk, "h1") == ["馆际互借工作台: 北京大学图书馆"]
+    row = desk.cssselect(f'tr[data-request="{request_id}"]')[0]
+    # Admins stand in for neither side's routine steps: they may cancel or close.
+    assert [b.get("data-action") for b in row.cssselect("button[data-action]")] == [
+        "cancel", "close"]
+    assert admin.get("/ill/staff?queue=borrowing&library=bupt").cssselect(
+        f'tr[data-request="{request_id}"]')
+    # Closing needs a reason: the row's form asks for one.
+    close = row.cssselect('button[data-action="close"]')[0].getparent()
+    assert close.cssselect("input[name=reason][required]")
+    response = admin.post(close.get("action"), {**form_values(close), "reason": "重复申请"})
+    assert flashes(admin.get(response.headers["Location"])) == [
+        f"申请 {request_id}: 人工关闭 完成"]
+    page = reader.get(f"/ill/requests/{request_id}")
+    assert page.cssselect("p.req-status")[0].get("data-status") == "closed"
+    assert text(page, "p.reason") == ["原因: 重复申请"]
