@@ -161,13 +161,14 @@ def test_present_out_of_range_is_diagnostic_13(zebra):
 
 
 def test_bulk_database(zebra):
-    assert zebra.load_bulk(60) == 60
-    assert zebra.load_bulk(30) == 60  # already there
-    assert yaz_client_hits(zebra.host, zebra.port, "bulk", "@attr 1=1016 synthetic") == 60
+    have = zebra.load_bulk(60)  # more when another test of the session loaded more first
+    assert have >= 60
+    assert zebra.load_bulk(30) == have  # already there
+    assert yaz_client_hits(zebra.host, zebra.port, "bulk", "@attr 1=1016 synthetic") == have
     assert yaz_client_hits(zebra.host, zebra.port, "bulk", "@attr 1=12 bulk000060") == 1
     # distinct titles: copy 45 is the second clone of the first marc21 record
     assert yaz_client_hits(zebra.host, zebra.port, "bulk", '@attr 1=4 @attr 4=1 "copy 45"') == 1
-    assert number_of_records(sru(zebra, "bulk", "cql.allRecords=1")) == 60
+    assert number_of_records(sru(zebra, "bulk", "cql.allRecords=1")) == have
 
 
 def test_ztest_term_digits_give_hit_count(ztest):
