@@ -157,11 +157,12 @@ def init_app(app: Flask) -> None:
                              **({"clock": clock} if clock else {}))
     app.extensions["ill"] = IllWeb(app, ill_service)
 
-    from web import auth, ill_api, ill_pages
+    from web import auth, ill_admin, ill_api, ill_pages
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(ill_pages.bp)
     app.register_blueprint(ill_api.bp)
+    app.register_blueprint(ill_admin.bp)
 
     @app.template_filter("beijing")
     def beijing(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
