@@ -75,26 +75,37 @@ def login(client, name: str) -> Caller:
     return Caller(client, response.get_json()["token"], name)
 
 
-@dataclass
+ACCOUNTS = {"reader": ("wang", "reader", "bupt"), "reader2": ("zhao", "reader", "bupt"),
+            "bupt": ("s-bupt", "staff", "bupt"), "pku": ("s-pku", "staff", "pku"),
+            "nlc": ("s-nlc", "staff", "nlc"), "thu": ("s-thu", "staff", "thu"),
+            "admin": ("root", "admin", None)}
+
+
 class People:
-    reader: Caller  # home: bupt
-    reader2: Caller  # home: bupt
-    bupt: Caller  # staff
-    pku: Caller
-    nlc: Caller
-    thu: Caller  # a library with nothing to do with the requests here
-    admin: Caller
+    """The test's accounts, each made and logged in on first use: ``reader`` and
+    ``reader2`` (home bupt), staff ``bupt``, ``pku``, ``nlc``, ``thu`` (a library with
+    nothing to do with the requests here) and ``admin``."""
+
+    def __init__(self, app, client) -> None:
+        self._app, self._client = app, client
+
+    def __getattr__(self, key: str) -> Caller:
+        if key not in ACCOUNTS:
+            raise AttributeError(key)
+        name, role, library = ACCOUNTS[key]
+        add_user(self._app, name, role, library)
+        caller = login(self._client, name)
+        setattr(self, key, caller)
+        return caller
+
+    def make(self, *keys: str) -> None:
+        for key in keys:
+            getattr(self, key)
 
 
 @pytest.fixture
 def people(app, client) -> People:
-    for name, role, library in (("wang", "reader", "bupt"), ("zhao", "reader", "bupt"),
-                                ("s-bupt", "staff", "bupt"), ("s-pku", "staff", "pku"),
-                                ("s-nlc", "staff", "nlc"), ("s-thu", "staff", "thu"),
-                                ("root", "admin", None)):
-        add_user(app, name, role, library)
-    return People(*(login(client, name) for name in (
-        "wang", "zhao", "s-bupt", "s-pku", "s-nlc", "s-thu", "root")))
+    return People(app, client)
 
 
 @functools.cache
@@ -116,6 +127,7 @@ def created(caller: Caller, **overrides) -> dict:
 # --- tokens --------------------------------------------------------------------------------
 
 def test_wrong_password_or_unknown_login_is_401(app, client, people):
+    people.make("reader")
     for body in ({"login": "wang", "password": "wrong-password"},
                  {"login": "nobody", "password": PASSWORD}):
         response = client.post("/api/tokens", json=body)
@@ -126,6 +138,7 @@ def test_wrong_password_or_unknown_login_is_401(app, client, people):
 
 
 def test_repeated_failures_are_throttled_with_retry_after(app, client, people, clock):
+    people.make("reader", "reader2")
     for _ in range(5):
         assert client.post("/api/tokens", json={"login": "zhao", "password": "nope-nope"}
                            ).status_code == 401
