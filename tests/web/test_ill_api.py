@@ -137,6 +137,22 @@ def test_wrong_password_or_unknown_login_is_401(app, client, people):
     assert bad.status_code == 422 and set(bad.get_json()["errors"]) == {"body"}
 
 
+def test_a_pending_account_gets_no_token_until_approved(app, client, people):
+    web = app.extensions["ill"]
+    with web.session() as s:
+        user = web.service.register(s, {
+            "login": "newbie", "password": PASSWORD, "library": "bupt", "name": "新读者",
+            "card_number": "B-1", "phone": "13800000001", "email": "newbie@example.edu.cn"})
+    response = client.post("/api/tokens", json={"login": "newbie", "password": PASSWORD})
+    assert response.status_code == 401
+    assert response.get_json() == {"error": "您的注册正在等待本馆审核"}
+    people.make("bupt")
+    with web.session() as s:
+        staff = web.service.authenticate(s, "s-bupt", PASSWORD)
+        web.service.approve_registration(s, staff, user.id)
+    assert login(client, "newbie").get("/api/ill/requests").status_code == 200
+
+
 def test_repeated_failures_are_throttled_with_retry_after(app, client, people, clock):
     people.make("reader", "reader2")
     for _ in range(5):
