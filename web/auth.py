@@ -88,11 +88,13 @@ def profile():
     with ill().session() as s:
         if request.method == "POST":
             try:
+                # The fields first: a mistake in them must not leave the password changed
+                # behind a page that says nothing was saved.
+                service().update_profile(s, actor, {k: request.form.get(k, "")
+                                                    for k in ("name", "phone", "email")})
                 if request.form.get("new_password"):
                     service().change_password(s, actor, request.form.get("old_password", ""),
                                               request.form["new_password"])
-                service().update_profile(s, actor, {k: request.form.get(k, "")
-                                                    for k in ("name", "phone", "email")})
                 flash(_("saved"), "info")
                 return redirect(url_for("auth.profile"))
             except ValidationFailed as exc:

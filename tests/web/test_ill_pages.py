@@ -396,6 +396,11 @@ def test_profile_edit_and_password_change(app, staff):
     assert (values["name"], values["phone"], values["email"]) == (
         "韩梅梅", "010-88886666", "han@example.edu.cn")
     assert "韩梅梅" in text(page, "a[href='/profile']")
+    # A mistake in the fields leaves the password as it was.
+    mixed = reader.post("/profile", {"name": "韩梅梅", "email": "nope",
+                                     "old_password": PASSWORD, "new_password": "changed-123"})
+    assert mixed.status_code == 422
+    assert Visitor(app).login("profiled", "changed-123").status_code == 401
     wrong = reader.post("/profile", {"name": "韩梅梅", "old_password": "wrong-password",
                                      "new_password": "a-new-password"})
     assert wrong.status_code == 422 and "原密码不正确" in wrong.get_data(as_text=True)
