@@ -73,6 +73,7 @@ import os
 import random
 import re
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -534,11 +535,13 @@ def compare(web: Run, direct: Run) -> None:
     pairs = {s.plan.key: s for s in direct.searches if s.plan.group == "chosen"}
     paired = [(s, pairs[s.plan.key]) for s in web.searches if s.plan.key in pairs]
     if paired:
-        page = [w.page_ms / max(1.0, d.page_ms) for w, d in paired]
-        broker = [w.broker_ms / max(1.0, d.broker_ms) for w, d in paired]
-        print(f"  paired per search (chosen, {len(paired)} in both runs): web page latency / "
-              f"direct p50 {pct(page, .5):.2f}x p95 {pct(page, .95):.2f}x; broker elapsed "
-              f"web/direct p50 {pct(broker, .5):.2f}x")
+        # Differences, not ratios: a direct search of a few ms makes a ratio meaningless.
+        page = [w.page_ms - d.page_ms for w, d in paired]
+        broker = [w.broker_ms - d.broker_ms for w, d in paired]
+        print(f"  paired per search (chosen, {len(paired)} in both runs): web page latency - "
+              f"direct search to page 1 p50 {ms(pct(page, .5))} ms p95 {ms(pct(page, .95))} "
+              f"ms; broker elapsed web - direct p50 {ms(pct(broker, .5))} ms p95 "
+              f"{ms(pct(broker, .95))} ms")
 
 
 def server_problems(log: Path) -> list[str]:
@@ -592,10 +595,11 @@ def main(argv: list[str] | None = None) -> int:
         children.append(web)
         base = web.line(r"Web:\s+(http://\S+?)/?\s*$").group(1)
     except RuntimeError as exc:
-        print(f"cannot start the servers: {exc}", file=sys.stderr)
+        print(f"cannot start the servers: {exc} (logs in {logs})", file=sys.stderr)
         for child in reversed(children):
             child.stop()
         return 1
+    keep = True  # the servers' logs, unless the web run went as it should
     try:
         choosable = [lib.id for lib in consortium.libraries
                      if lib.searchable and lib.id not in demo_data.SLOW]
@@ -617,6 +621,7 @@ def main(argv: list[str] | None = None) -> int:
         problems = server_problems(web.log)
         print(f"  server log: {len(problems)} errors" + "".join(
             f"\n    {line[:160]}" for line in problems[:5]))
+        keep = bool(problems or web_result.failures)
         if args.baseline == "none":
             return 0
 
@@ -632,6 +637,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for child in reversed(children):
             child.stop()
+        if keep:
+            print(f"The servers' logs are kept in {logs}")
+        else:
+            shutil.rmtree(logs, ignore_errors=True)
     return 0
 
 
