@@ -74,6 +74,7 @@ logger = logging.getLogger(__name__)
 
 SESSION_TTL = 900.0  # seconds a session lives after its last use
 MAX_SESSIONS = 500  # sessions kept in one process
+EXPIRE_INTERVAL = 1.0  # seconds between looks for expired sessions
 FETCH_LOCK_TIMEOUT = 120.0  # seconds one process may hold a session's fetch lock
 STATE_FORMAT = 1
 REDIS_URL_VARIABLE = "BALIS_REDIS_URL"
@@ -115,6 +116,7 @@ class MemoryStore(SessionStore):
         self.ttl = ttl
         self.max_sessions = max_sessions
         self.sessions: OrderedDict[str, SearchSession] = OrderedDict()
+        self._next_sweep = 0.0
 
     async def add(self, session: SearchSession) -> None:
         self.put(session)
@@ -143,14 +145,21 @@ class MemoryStore(SessionStore):
 
     def expire(self) -> None:
         now = time.monotonic()
-        for sid, session in list(self.sessions.items()):
-            # A search still running here stays; one run elsewhere (no task) may go.
-            if now - session.last_access > self.ttl and (session.done or session.task is None):
-                del self.sessions[sid]
+        # The TTL is minutes: looking at every session once a second is plenty (a scan on
+        # every lookup cost ~3% of a busy web process with a full store).
+        if now >= self._next_sweep:
+            self._next_sweep = now + min(EXPIRE_INTERVAL, self.ttl / 4)
+            self._drop_stale(now)
         while len(self.sessions) > self.max_sessions:
             _sid, oldest = self.sessions.popitem(last=False)
             if oldest.task is not None and not oldest.task.done():
                 oldest.task.cancel()
+
+    def _drop_stale(self, now: float) -> None:
+        for sid, session in list(self.sessions.items()):
+            # A search still running here stays; one run elsewhere (no task) may go.
+            if now - session.last_access > self.ttl and (session.done or session.task is None):
+                del self.sessions[sid]
 
 
 # --- the stored state ---------------------------------------------------------------------
