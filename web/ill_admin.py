@@ -7,21 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from broker.errors import BalisError, ValidationFailed
-from ill.views import Actor
+from broker.errors import BalisError
 from web.i18n import translate as _
-from web.ill_views import current_actor, ill, service, status_of
+from web.ill_views import ill, refused, require_staff, service
 
 bp = Blueprint("ill_admin", __name__, url_prefix="/ill/staff")
-
-
-def _staff() -> Actor:
-    actor = current_actor()
-    if actor is None or actor.role not in ("staff", "admin"):
-        abort(403, description=_("staff_only"))
-    return actor
 
 
 def _day(name: str) -> dt.date | None:
@@ -31,17 +23,9 @@ def _day(name: str) -> dt.date | None:
         return None
 
 
-def _refused(exc: BalisError):
-    if status_of(exc) == 500:
-        raise exc
-    text = "; ".join(exc.errors.values()) if isinstance(exc, ValidationFailed) else str(exc)
-    flash(text, "error")
-    return redirect(url_for("ill_admin.calendar"))
-
-
 @bp.get("/calendar")
 def calendar():
-    actor = _staff()
+    actor = require_staff()
     with ill().session() as s:
         closures = service().closures(s, None if actor.is_admin else actor.library)
         notices = service().announcements(s, actor)
@@ -52,39 +36,39 @@ def calendar():
 
 @bp.post("/closures")
 def add_closure():
-    actor = _staff()
+    actor = require_staff()
     library = request.form.get("library") or None
     with ill().session() as s:
         try:
             service().add_closure(s, actor, start=_day("start"), end=_day("end"),
                                   name=request.form.get("name", ""), library=library)
         except BalisError as exc:
-            return _refused(exc)
+            return refused(exc, url_for("ill_admin.calendar"))
     flash(_("closure_added"), "info")
     return redirect(url_for("ill_admin.calendar"))
 
 
 @bp.post("/closures/<int:closure_id>/delete")
 def remove_closure(closure_id: int):
-    actor = _staff()
+    actor = require_staff()
     with ill().session() as s:
         try:
             service().remove_closure(s, actor, closure_id)
         except BalisError as exc:
-            return _refused(exc)
+            return refused(exc, url_for("ill_admin.calendar"))
     flash(_("closure_removed"), "info")
     return redirect(url_for("ill_admin.calendar"))
 
 
 @bp.post("/announcements")
 def post_announcement():
-    actor = _staff()
+    actor = require_staff()
     with ill().session() as s:
         try:
             service().post_announcement(s, actor, title=request.form.get("title", ""),
                                         body=request.form.get("body", ""),
                                         expires=_day("expires"))
         except BalisError as exc:
-            return _refused(exc)
+            return refused(exc, url_for("ill_admin.calendar"))
     flash(_("announcement_posted"), "info")
     return redirect(url_for("ill_admin.calendar"))

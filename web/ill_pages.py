@@ -24,7 +24,7 @@ from ill.views import Actor
 from web import get_balis
 from web.auth import login_required_redirect
 from web.i18n import translate as _
-from web.ill_views import current_actor, ill, service, status_of
+from web.ill_views import current_actor, ill, refused, require_staff, service, status_of
 from web.searching import SearchGone
 
 bp = Blueprint("ill", __name__, url_prefix="/ill")
@@ -39,28 +39,12 @@ def _reader_or_redirect() -> Actor | Response:
     return actor
 
 
-def _staff() -> Actor:
-    actor = current_actor()
-    if actor is None or actor.role not in ("staff", "admin"):
-        abort(403, description=_("staff_only"))
-    return actor
-
-
 def _date_arg(name: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(request.args[name]) if request.args.get(name) else None
     except ValueError:
         flash(_("bad_date", name=name), "error")
         return None
-
-
-def _fail(exc: BalisError, target: str):
-    """A refused action: its reason as a flash message, back where the person was."""
-    if status_of(exc) == 500:
-        raise exc
-    message = "; ".join(exc.errors.values()) if isinstance(exc, ValidationFailed) else str(exc)
-    flash(message, "error")
-    return redirect(target)
 
 
 # --- the reader ------------------------------------------------------------------------
@@ -99,7 +83,7 @@ def new_request():
             return render_template("ill_request_form.html", values=data, errors=exc.errors,
                                    libraries=libraries, key=request.form.get("key")), 422
         except BalisError as exc:
-            return _fail(exc, url_for("ill.my_requests"))
+            return refused(exc, url_for("ill.my_requests"))
     flash(_("request_submitted", id=view.id), "info")
     return redirect(url_for("ill.request_detail", request_id=view.id))
 
@@ -150,7 +134,7 @@ def cancel(request_id: int):
             outcome = service().cancel(s, actor, request_id,
                                        reason=request.form.get("reason") or None)
         except BalisError as exc:
-            return _fail(exc, target)
+            return refused(exc, target)
     flash(outcome.message, "info")
     return redirect(target)
 
@@ -166,7 +150,7 @@ def renew(request_id: int):
             service().request_renewal(s, actor, request_id,
                                       reason=request.form.get("reason") or None)
         except BalisError as exc:
-            return _fail(exc, target)
+            return refused(exc, target)
     flash(_("renewal_sent"), "info")
     return redirect(target)
 
@@ -189,7 +173,7 @@ def messages():
 
 @bp.get("/staff")
 def staff_home():
-    actor = _staff()
+    actor = require_staff()
     which = request.args.get("queue", "lending")
     if which not in QUEUES:
         abort(404)
@@ -210,7 +194,7 @@ def staff_home():
 
 @bp.post("/staff/requests/<int:request_id>/act")
 def act(request_id: int):
-    actor = _staff()
+    actor = require_staff()
     target = request.form.get("back") or url_for("ill.request_detail", request_id=request_id)
     if not _on_this_site(target):
         target = url_for("ill.staff_home")
@@ -233,7 +217,7 @@ def act(request_id: int):
                               batch=request.form.get("batch") or None,
                               expected_version=_number(version))
         except BalisError as exc:
-            return _fail(exc, target)
+            return refused(exc, target)
     spec = service().workflow.actions.get(action)  # else undo, or a cancel/renewal decision
     flash(_("action_done", id=request_id, action=spec.label if spec else _(action)), "info")
     return redirect(target)
@@ -241,14 +225,14 @@ def act(request_id: int):
 
 @bp.post("/staff/registrations/<int:user_id>")
 def decide_registration(user_id: int):
-    actor = _staff()
+    actor = require_staff()
     with ill().session() as s:
         try:
             user = service().approve_registration(
                 s, actor, user_id, approve=request.form.get("approve") == "1",
                 reason=request.form.get("reason") or None)
         except BalisError as exc:
-            return _fail(exc, url_for("ill.staff_home"))
+            return refused(exc, url_for("ill.staff_home"))
     flash(_("registration_" + ("approved" if user.status == "active" else "refused"),
             name=user.name), "info")
     return redirect(url_for("ill.staff_home"))
@@ -256,7 +240,7 @@ def decide_registration(user_id: int):
 
 @bp.get("/staff/slips")
 def slips():
-    actor = _staff()
+    actor = require_staff()
     ids = [_number(x) for x in request.args.getlist("id")]
     if None in ids:
         abort(404, description=_("not_found"))
@@ -270,7 +254,7 @@ def slips():
 
 @bp.get("/staff/stats")
 def stats():
-    actor = _staff()
+    actor = require_staff()
     today = service().today()  # the ILL's day (Beijing), not the server's
     start = _date_arg("from") or today.replace(month=1, day=1)
     end = _date_arg("to") or today

@@ -26,11 +26,12 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from flask import Flask, current_app, g, request, session
+from flask import Flask, abort, current_app, flash, g, redirect, request, session
 from sqlalchemy.orm import Session
 
 from broker.errors import (
     AuthenticationFailed,
+    BalisError,
     Conflict,
     Forbidden,
     NotFound,
@@ -136,6 +137,26 @@ def status_of(exc: Exception) -> int:
         if isinstance(exc, kind):
             return status
     return 500
+
+
+def require_staff() -> Actor:
+    """The logged-in staff member or admin; 403 for anyone else."""
+    from web.i18n import translate
+
+    actor = current_actor()
+    if actor is None or actor.role not in ("staff", "admin"):
+        abort(403, description=translate("staff_only"))
+    return actor
+
+
+def refused(exc: BalisError, target: str):
+    """A refused action: its reason as a flash message, back where the person was. A bug
+    (not a deliberate refusal) is raised again, to be logged as one."""
+    if status_of(exc) == 500:
+        raise exc
+    message = "; ".join(exc.errors.values()) if isinstance(exc, ValidationFailed) else str(exc)
+    flash(message, "error")
+    return redirect(target)
 
 
 def home_contact() -> dict | None:
