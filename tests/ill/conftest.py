@@ -1,6 +1,6 @@
 """Fixtures for the ILL tests: every database test runs on SQLite and on PostgreSQL.
 
-PostgreSQL is a real server the session starts (tests/peers/postgres.py); each test gets
+PostgreSQL is the real server the session starts (fixture ``postgres``); each test gets
 a fresh database copied from one migrated template (SQLite: a copied migrated file). The
 clock is injected, so cancel windows, throttling and overdue days need no sleeping.
 """
@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 from ill_helpers import CONSORTIUM_YAML, PASSWORD, Clock, People
-from peers.postgres import PostgresServer, postgres_bindir
-from peers.servers import PeerError
+from peers.postgres import PostgresServer
 
 from broker.config import Consortium, loads
 from ill.db import Database, migrate
@@ -30,19 +29,11 @@ def consortium() -> Consortium:
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    if postgres_bindir() is None:
-        pytest.skip("PostgreSQL is not installed (Debian package postgresql)")
-    try:
-        server = PostgresServer()
-        server.start()
-    except PeerError as exc:
-        pytest.skip(f"PostgreSQL could not be started: {exc}")
-    try:
-        migrate(server.create_database("ill_template"))
-        yield server
-    finally:
-        server.close()
+def postgres_template(postgres: PostgresServer) -> str:
+    """A migrated database on the session's PostgreSQL server (tests/peers/fixtures.py),
+    copied for each test."""
+    migrate(postgres.create_database("ill_template"))
+    return "ill_template"
 
 
 @pytest.fixture(scope="session")
@@ -60,9 +51,10 @@ def db_url(request, tmp_path) -> Iterator[str]:
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
+    template = request.getfixturevalue("postgres_template")
     server: PostgresServer = request.getfixturevalue("postgres")
     name = f"ill_test_{next(_names)}"
-    yield server.create_database(name, template="ill_template")
+    yield server.create_database(name, template=template)
     server.drop_database(name)
 
 
