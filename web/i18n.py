@@ -132,6 +132,17 @@ STRINGS: dict[str, tuple[str, str]] = {
     "no_js_wait": ("正在检索, 请稍候…", "Searching, please wait…"),
     "bad_query": ("检索式有误", "The query is not valid"),
     "more_news": ("更多动态", "More news"),
+    # --- values shown by name (material types, languages; others shown as they are)
+    "mt.book": ("图书", "book"), "mt.serial": ("连续出版物", "serial"),
+    "mt.article": ("文章", "article"), "mt.manuscript": ("手稿", "manuscript"),
+    "mt.music_score": ("乐谱", "music score"), "mt.map": ("地图", "map"),
+    "mt.video": ("视频", "video"), "mt.audio": ("音频", "audio"), "mt.image": ("图像", "image"),
+    "mt.electronic": ("电子资源", "electronic resource"), "mt.mixed": ("混合资料", "mixed"),
+    "mt.object": ("实物", "object"), "mt.other": ("其他", "other"),
+    "lang.chi": ("中文", "Chinese"), "lang.eng": ("英文", "English"),
+    "lang.jpn": ("日文", "Japanese"), "lang.rus": ("俄文", "Russian"),
+    "lang.ger": ("德文", "German"), "lang.fre": ("法文", "French"),
+    "lang.ita": ("意大利文", "Italian"), "lang.kor": ("朝鲜文", "Korean"),
     # --- accounts and ILL
     "login_first": ("请先登录", "Please log in first"),
     "welcome": ("欢迎, {name}", "Welcome, {name}"),
@@ -257,6 +268,7 @@ def init_app(app: Flask) -> None:
         return response
 
     app.jinja_env.globals["_"] = translate
+    app.jinja_env.globals["value_label"] = value_label
     app.jinja_env.globals["current_lang"] = lambda: getattr(g, "lang", "zh")
 
 
@@ -266,3 +278,11 @@ def translate(key: str, **values: object) -> str:
         return key
     text = pair[1] if getattr(g, "lang", "zh") == "en" else pair[0]
     return text.format(**values) if values else text
+
+
+def value_label(kind: str, value: str | None) -> str:
+    """A coded value by its name (``mt``: material type, ``lang``: language), or the
+    value itself where the table has no name for it."""
+    if value is None:
+        return ""
+    return translate(f"{kind}.{value}") if f"{kind}.{value}" in STRINGS else value

@@ -42,6 +42,7 @@ from ill.calendar import BEIJING
 from ill.db import Database
 from ill.service import IllService
 from ill.views import Actor
+from marc.model import MATERIAL_TYPES
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +194,7 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def ill_context() -> dict:
         return {"actor": current_actor(), "home_contact": home_contact(),
-                "workflow": service().workflow}
+                "workflow": service().workflow, "material_types": MATERIAL_TYPES}
 
 
 def demo_accounts(app: Flask) -> str:
