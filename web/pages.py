@@ -242,7 +242,26 @@ def _ledger(rec: dict) -> dict | None:
     from web.ill_views import ill
 
     with ill().session() as s:
-        return ill().service.title_ledger(s, record_ids=rec["sources"], isbns=rec["isbns"])
+        ledger = ill().service.title_ledger(s, record_ids=rec["sources"], isbns=rec["isbns"])
+    ledger["graph"] = ledger_graph(ledger["pairs"])
+    return ledger
+
+
+def ledger_graph(pairs: list[dict]) -> dict:
+    """The 借阅关系图 as positions an inline SVG draws: lenders in a column on the left,
+    borrowers on the right, one line per pair, as thick as its share of the requests."""
+    lenders = list(dict.fromkeys(p["lender"] for p in pairs))
+    borrowers = list(dict.fromkeys(p["borrower"] for p in pairs))
+    row = 28
+    top = 20
+    most = max((p["count"] for p in pairs), default=1)
+    edges = [{"y1": top + row * lenders.index(p["lender"]),
+              "y2": top + row * borrowers.index(p["borrower"]),
+              "width": round(1.5 + 6.5 * p["count"] / most, 1), "count": p["count"]}
+             for p in pairs]
+    return {"lenders": [(lid, top + row * i) for i, lid in enumerate(lenders)],
+            "borrowers": [(lid, top + row * i) for i, lid in enumerate(borrowers)],
+            "edges": edges, "height": top + row * max(len(lenders), len(borrowers), 1)}
 
 
 def _ill_url(record_id: str, session_id: str):

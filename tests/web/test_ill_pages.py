@@ -250,6 +250,10 @@ def test_register_approve_request_and_follow_the_loan(app, staff):
     again = reader.get(first.get("href"))
     assert "za" not in text(again, "section.ledger li")[0]
     assert text(again, "section.ledger li") == ["甲大学图书馆 → 丙大学图书馆: 1"]
+    graph = again.cssselect("svg.ledger-graph")[0]  # the 借阅关系图: one line, both ends named
+    assert len(graph.cssselect("line")) == 1
+    assert [t.text_content() for t in graph.cssselect("text")][2:] == ["甲大学图书馆",
+                                                                         "丙大学图书馆"]
 
     # Statistics for the lender, on the page and as CSV.
     stats = staff["za"].get("/ill/staff/stats")
