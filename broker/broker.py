@@ -19,6 +19,7 @@ import time
 import aiohttp
 
 import connectors
+from broker import rank
 from broker.config import Consortium, Library
 from broker.cql import parse
 from broker.errors import (
@@ -112,16 +113,20 @@ class Broker:
     # --- searching ----------------------------------------------------------------------
 
     async def search(self, query_text: str, library_ids: list[str] | None = None, *,
-                     per_library: int | None = None, timeout: float | None = None
-                     ) -> SearchSession:
+                     per_library: int | None = None, timeout: float | None = None,
+                     sort: str = "relevance") -> SearchSession:
         """Start a search and return its session at once; it fills in as libraries answer.
 
-        Raises QueryError for a bad query, UsageError/ConfigError for a bad selection.
+        ``sort`` is remembered as the session's order for pages that name none. Raises
+        QueryError for a bad query, UsageError/ConfigError for a bad selection or sort.
         """
+        if sort not in rank.SORTS:
+            raise UsageError(f"sort must be one of {', '.join(rank.SORTS)}, not {sort!r}")
         query = parse(query_text)
         libraries = self.select(library_ids)
         session = SearchSession(secrets.token_hex(8), query_text, query, libraries,
                                 per_library=per_library, timeout=timeout)
+        session.sort = sort
         await self.store.add(session)
         session.task = asyncio.create_task(self._run(session), name=f"search-{session.id}")
         return session

@@ -56,6 +56,7 @@ class SearchSession:
         self.query = query
         self.per_library = per_library
         self.timeout = timeout
+        self.sort = "relevance"  # the order the searcher asked for (pages may choose another)
         self.states = {lib.id: LibraryState(lib) for lib in libraries}
         # A union index (protocol local) sends records with every holder's holdings.
         self.merger = Merger(lib.id for lib in libraries

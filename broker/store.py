@@ -41,6 +41,7 @@ reloads on its next use.
 The state (``"format": 1``)::
 
     {"format": 1, "id": ..., "query": "title=perl", "per_library": null, "timeout": null,
+     "sort": "relevance" (the searcher's order; absent in older states),
      "started": 1767171600.25 (wall clock), "finished": true, "elapsed_ms": 812,
      "libraries": [{"id", "name", "status", "hits", "fetched", "elapsed_ms", "error",
                     "next_start", "problems"}],
@@ -180,6 +181,7 @@ def dump_session(session: SearchSession) -> dict[str, Any]:
         "query": session.query_text,
         "per_library": session.per_library,
         "timeout": session.timeout,
+        "sort": session.sort,
         "started": time.time() - (time.monotonic() - session.started),
         "finished": finished,
         "elapsed_ms": session.elapsed_ms() if finished else None,
@@ -212,6 +214,7 @@ def load_session(data: Mapping[str, Any], consortium: Consortium) -> SearchSessi
     session = SearchSession(data["id"], data["query"], parse(data["query"]),
                             [known[entry["id"]] for entry in data["libraries"]],
                             per_library=data["per_library"], timeout=data["timeout"])
+    session.sort = data.get("sort", "relevance")  # states saved before sorts were kept
     apply_state(session, data)
     return session
 

@@ -103,16 +103,11 @@ def start_search():
         raise ApiError(400, 'send a JSON object: {"q": "title=python", "libraries": '
                             '["bupt"], "sort": "relevance"}')
     query = _query(body.get("q") if isinstance(body.get("q"), str) else None)
-    sort = body.get("sort")
-    if sort is not None:
-        if not isinstance(sort, str):
-            raise ApiError(400, "sort must be a string")
-        try:
-            page_request(None, None, sort)
-        except ValueError as exc:
-            raise ApiError(400, str(exc)) from None
-    session_id = get_balis().searches.start(query, _libraries(body.get("libraries")))
-    location = url_for("api.search_state", session_id=session_id, sort=sort)
+    sort = body.get("sort", "relevance")
+    if not isinstance(sort, str):
+        raise ApiError(400, "sort must be a string")
+    session_id = get_balis().searches.start(query, _libraries(body.get("libraries")), sort)
+    location = url_for("api.search_state", session_id=session_id)
     response = jsonify(id=session_id, url=location)
     response.status_code = 202
     response.headers["Location"] = location

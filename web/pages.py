@@ -80,22 +80,22 @@ def _results_context(session_id: str, data: dict, page: PageRequest) -> dict:
     pages = max(1, math.ceil(data["merged"] / PER_PAGE))
     number = (page.start - 1) // PER_PAGE + 1
     filters = [f"{k}:{v}" for k, v in page.filters]
+    current = data["sort"]  # the page's order: asked for, or the search's own
 
-    def link(page_no: int = 1, sort: str = page.sort, f: list[str] = filters) -> str:
+    def link(page_no: int = 1, sort: str = current, f: list[str] = filters) -> str:
         args: dict = {"page": page_no} if page_no != 1 else {}
-        if sort != "relevance":
-            args["sort"] = sort
+        args["sort"] = sort  # always named: the search may have been started in another
         if f:
             args["f"] = f
         return url_for("pages.results", session_id=session_id, **args)
 
     def toggle(facet: str, value: str) -> str:
         key = f"{facet}:{value}"
-        return link(1, page.sort, [x for x in filters if x != key] if key in filters
+        return link(1, current, [x for x in filters if x != key] if key in filters
                     else [*filters, key])
 
     return {"sid": session_id, "data": data, "page_no": number, "pages": pages,
-            "sort": page.sort, "filters": filters, "link": link, "toggle": toggle,
+            "sort": current, "filters": filters, "link": link, "toggle": toggle,
             "names": library_names(), "sorts": rank.SORTS, "facets": rank.FACETS}
 
 
@@ -165,16 +165,14 @@ def search_form():
                                names=library_names(), field=field, text=text, cql=cql,
                                sort=sort, sorts=rank.SORTS)
     try:
-        session_id = get_balis().searches.start(query, chosen)
+        session_id = get_balis().searches.start(query, chosen, sort)
     except BalisError as exc:
         if not isinstance(exc, ValueError):
             raise
         return render_template("search.html", fields=FIELDS, selected=chosen,
                                names=library_names(), field=field, text=text, cql=cql,
                                sort=sort, sorts=rank.SORTS, error=str(exc)), 400
-    args = {"sort": sort} if sort != "relevance" else {}
-    if request.args.get("live") == "1":
-        args["live"] = "1"
+    args = {"live": "1"} if request.args.get("live") == "1" else {}
     return redirect(url_for("pages.results", session_id=session_id, **args))
 
 

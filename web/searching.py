@@ -30,7 +30,7 @@ class SearchGone(LookupError):
 class PageRequest:
     start: int = 1
     count: int = 20
-    sort: str = "relevance"
+    sort: str | None = None  # None: the order the search was started with
     filters: tuple[tuple[str, str], ...] = ()
 
     def filter_dict(self) -> dict[str, list[str]]:
@@ -66,8 +66,8 @@ def page_request(start: str | None, count: str | None, sort: str | None,
             raise ValueError(f"{name} must be between {low} and {high}, not {value}")
         return value
 
-    sort = sort or "relevance"
-    if sort not in rank.SORTS:
+    sort = sort or None
+    if sort is not None and sort not in rank.SORTS:
         raise ValueError(f"sort must be one of {', '.join(rank.SORTS)}, not {sort!r}")
     return PageRequest(start=number(start, "start", 1, 1, 1_000_000),
                        count=number(count, "count", default_count, 0, MAX_COUNT),
@@ -80,10 +80,10 @@ class Searches:
     def __init__(self, bridge: BrokerBridge) -> None:
         self.bridge = bridge
 
-    def start(self, query: str, libraries: list[str] | None) -> str:
+    def start(self, query: str, libraries: list[str] | None, sort: str = "relevance") -> str:
         """Start a search; its id. Raises QueryError / UsageError / ConfigError."""
         async def work(broker):
-            session = await broker.search(query, libraries or None)
+            session = await broker.search(query, libraries or None, sort=sort)
             return session.id
         return self.bridge.call(work, timeout=30)
 
@@ -95,13 +95,15 @@ class Searches:
             if wait:
                 await broker.wait(session)
             return await broker.page(session, start=request.start, count=request.count,
-                                     sort=request.sort, filters=request.filter_dict())
+                                     sort=request.sort or session.sort,
+                                     filters=request.filter_dict())
         return self.bridge.call(work, timeout=self._budget())
 
     def search(self, query: str, libraries: list[str] | None, request: PageRequest
                ) -> dict[str, Any]:
         """Start, wait for every library, and give one page (the blocking API)."""
-        return self.page(self.start(query, libraries), request, wait=True)
+        return self.page(self.start(query, libraries, request.sort or "relevance"), request,
+                         wait=True)
 
     def live(self, session_id: str, seen: int, request: PageRequest) -> dict[str, Any]:
         """The page once the session has moved past revision ``seen`` (or is done, or
@@ -111,7 +113,8 @@ class Searches:
             if not session.done and revision(session) <= seen:
                 await session.changed(timeout=LIVE_WAIT)
             data = await broker.page(session, start=request.start, count=request.count,
-                                     sort=request.sort, filters=request.filter_dict())
+                                     sort=request.sort or session.sort,
+                                     filters=request.filter_dict())
             data["revision"] = revision(session)
             return data
         return self.bridge.call(work, timeout=LIVE_WAIT + 30)

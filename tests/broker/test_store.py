@@ -336,6 +336,7 @@ def test_rebuild_follows_arrival_order_not_cluster_order():
     order, the clusters come out as they were."""
     consortium = _consortium_of("p", "q")
     session = _session(consortium)
+    session.sort = "-year"
     a = Record("p:1", "marc21", "Alpha", isbns=("9787020065875",), year=2001)
     r = Record("q:7", "marc21", "Other title", isbns=("9780786808779",), year=1999,
                holdings=(Holding("q", "stacks", "QA76", "001", "available"),))
@@ -351,6 +352,9 @@ def test_rebuild_follows_arrival_order_not_cluster_order():
 
     data = json.loads(json.dumps(dump_session(session)))
     rebuilt = load_session(data, consortium)
+    assert rebuilt.sort == "-year"  # the searcher's order travels with the state
+    assert load_session({k: v for k, v in data.items() if k != "sort"}, consortium).sort == \
+        "relevance"  # a state saved before sorts were kept
     assert structure(rebuilt) == structure(session)
     assert views(rebuilt) == views(session)
     assert dump_session(rebuilt) | {"started": 0} == data | {"started": 0}

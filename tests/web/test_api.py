@@ -186,3 +186,21 @@ def test_health_after_a_search(client):
     client.get("/api/search", query_string={"q": "title=x", "library": ["dead"]})
     health = {h["library"]: h for h in client.get("/api/health").get_json()["libraries"]}
     assert health["dead"]["consecutive_failures"] >= 1
+
+
+def test_a_live_search_keeps_the_sort_it_was_started_with(client):
+    started = client.post("/api/searches", json={
+        "q": FAZHAN["cql"], "libraries": ["za"], "sort": "-year"}).get_json()
+    data = client.get(f"/api/searches/{started['id']}", query_string={"count": 50}).get_json()
+    while not data["done"]:
+        data = client.get(f"/api/searches/{started['id']}",
+                          query_string={"count": 50}).get_json()
+    assert data["sort"] == "-year"
+    years = [r["year"] for r in data["records"]]
+    assert years == sorted(years, reverse=True) and len(set(years)) > 1
+    # A page may still ask for another order.
+    relevance = client.get(f"/api/searches/{started['id']}",
+                           query_string={"sort": "relevance", "count": 50}).get_json()
+    assert relevance["sort"] == "relevance"
+    bad = client.post("/api/searches", json={"q": "title=x", "sort": "price"})
+    assert bad.status_code == 400 and "sort must be one of" in bad.get_json()["error"]
