@@ -108,7 +108,7 @@ def list_requests():
     with ill().session() as s:
         views = service().list_requests(s, actor, date_from=_date("from"), date_to=_date("to"),
                                         status=statuses, side=side)
-    return jsonify(requests=[view.row() for view in views])
+    return jsonify([view.row() for view in views])  # CONTRACTS 6: the requests themselves
 
 
 @bp.get("/ill/requests/<int:request_id>")

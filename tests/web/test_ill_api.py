@@ -210,7 +210,7 @@ def test_the_same_idempotency_key_gives_the_first_request(people):
     second = people.reader.post("/api/ill/requests", json=valid_form(),
                                 headers={"Idempotency-Key": "k-1"})
     assert second.status_code == 201 and second.get_json()["id"] == first["id"]
-    assert len(people.reader.get("/api/ill/requests").get_json()["requests"]) == 1
+    assert len(people.reader.get("/api/ill/requests").get_json()) == 1
 
 
 @pytest.mark.parametrize("field", REQUIRED)
@@ -238,7 +238,7 @@ def test_an_idempotency_key_that_is_no_text_is_422(people):
     response = people.reader.create(idempotency_key=5)
     assert response.status_code == 422
     assert list(response.get_json()["errors"]) == ["idempotency_key"]
-    assert people.reader.get("/api/ill/requests").get_json()["requests"] == []
+    assert people.reader.get("/api/ill/requests").get_json() == []
 
 
 @pytest.mark.parametrize("overrides, field, words", [
@@ -303,12 +303,12 @@ def test_list_rows_and_the_from_to_status_filters(people, clock):
         assert response.status_code == 200, response.get_json()
         body = response.get_json()
         valid(body, "IllRequestList")
-        for row in body["requests"]:
+        for row in body:
             assert set(row) == ROW_KEYS
-        return [row["id"] for row in body["requests"]]
+        return [row["id"] for row in body]
 
     assert ids() == [third["id"], second["id"], first["id"]]  # newest first
-    rows = people.reader.get("/api/ill/requests").get_json()["requests"]
+    rows = people.reader.get("/api/ill/requests").get_json()
     assert rows[-1] == {"id": first["id"], "created": first["created"], "status": "accepted",
                         "due": None, "lender": "pku", "title": "第一本"}
     assert ids(**{"from": "2025-03-04"}) == [third["id"], second["id"]]
@@ -323,7 +323,7 @@ def test_list_rows_and_the_from_to_status_filters(people, clock):
     clock.now = clock.now.replace(day=4, hour=16, minute=30)
     late = created(people.reader2, title="夜里提交")
     assert [r["id"] for r in people.reader2.get(
-        "/api/ill/requests", query_string={"from": "2025-03-05"}).get_json()["requests"]] == [
+        "/api/ill/requests", query_string={"from": "2025-03-05"}).get_json()] == [
         late["id"]]
 
 
@@ -339,8 +339,7 @@ def test_bad_list_filters_are_422(people, query, field):
 def test_a_reader_sees_only_their_own_requests(people):
     mine = created(people.reader)
     theirs = created(people.reader2, title="别人的书")
-    assert [r["id"] for r in people.reader.get("/api/ill/requests").get_json()[
-        "requests"]] == [mine["id"]]
+    assert [r["id"] for r in people.reader.get("/api/ill/requests").get_json()] == [mine["id"]]
     response = people.reader.get(f"/api/ill/requests/{theirs['id']}")
     assert response.status_code == 403 and "不属于您" in response.get_json()["error"]
     assert people.reader.post(f"/api/ill/requests/{theirs['id']}/cancel").status_code == 403
@@ -359,7 +358,7 @@ def test_staff_list_their_library_and_admins_everything(people):
 
     def ids(caller, **query):
         return {r["id"] for r in caller.get("/api/ill/requests", query_string=query)
-                .get_json()["requests"]}
+                .get_json()}
 
     assert ids(people.pku) == {to_pku["id"]}  # lender
     assert ids(people.nlc) == {to_nlc["id"]}
@@ -402,7 +401,7 @@ def test_the_whole_loan_through_the_api(people):
     events = people.reader.get(f"/api/ill/requests/{req['id']}").get_json()["events"]
     assert [e["action"] for e in events] == ["submit"] + [a for _, a, _ in steps]
     assert people.reader.get("/api/ill/requests", query_string={"status": "completed"}
-                             ).get_json()["requests"][0]["due"] == "2025-03-31"
+                             ).get_json()[0]["due"] == "2025-03-31"
 
 
 def test_an_action_the_state_does_not_allow_is_409(people):
