@@ -6,6 +6,7 @@ pass. Unknown keys are errors (a typo must not silently become a default).
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,16 @@ import yaml
 
 from broker.errors import ConfigError, QueryError
 from broker.pqf import parse_pqf
+
+INSTANCE_VARIABLE = "BALIS_INSTANCE"
+
+
+def instance_dir() -> Path:
+    """This installation's own files (the ILL database, the web's secret key, portal
+    pages if it has its own): $BALIS_INSTANCE, else ``instance/`` in the current directory.
+    ``balis serve``, ``balis demo`` and ``balis user add`` all use it, so run them from the
+    same directory (or set the variable) and they share one database."""
+    return Path(os.environ.get(INSTANCE_VARIABLE) or "instance").resolve()
 
 PROTOCOLS = ("z3950", "sru", "local")
 FORMATS = ("marc21", "unimarc")

@@ -19,21 +19,23 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from broker.config import instance_dir
 from broker.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SQLITE_PATH = Path("instance") / "balis.sqlite3"
+SQLITE_NAME = "balis.sqlite3"  # in the instance folder (broker.config.instance_dir)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # How long a SQLite writer waits for another writer's lock before giving up.
 SQLITE_BUSY_SECONDS = 60
 
 
 def database_url(explicit: str | None = None) -> str:
-    """``explicit``, else ``$DATABASE_URL``, else SQLite at ``instance/balis.sqlite3`` (cwd)."""
+    """``explicit``, else ``$DATABASE_URL``, else SQLite ``balis.sqlite3`` in the instance
+    folder ($BALIS_INSTANCE, else ``instance/`` here)."""
     url = explicit or os.environ.get("DATABASE_URL") or ""
     if not url:
-        return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+        return f"sqlite:///{instance_dir() / SQLITE_NAME}"
     # Heroku-style and plain URLs name no driver; psycopg 3 is the one we install.
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):

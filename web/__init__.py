@@ -9,6 +9,8 @@
                    else ``portal/`` beside the libraries file, as config/portal/ is)
 ``SECRET_KEY``     signs session cookies (default: $BALIS_SECRET_KEY, else a key kept in
                    instance/secret_key, made on first start)
+``INSTANCE_PATH``  this installation's folder (default: $BALIS_INSTANCE, else ./instance):
+                   the ILL database (unless ``DATABASE_URL``), the secret key, portal pages
 ``SESSION_STORE``  ``"env"`` (default: Redis when $BALIS_REDIS_URL is set, else memory) or
                    ``"memory"``
 """
@@ -54,7 +56,8 @@ class Balis:
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_path=str((config or {}).get("INSTANCE_PATH")
+                                            or config_module.instance_dir()))
     app.config.update(
         BALIS_CONFIG=os.environ.get("BALIS_CONFIG", "config/libraries.yaml"),
         SESSION_STORE="env",

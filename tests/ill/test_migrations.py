@@ -39,11 +39,15 @@ def test_empty_database_is_created_and_migrating_twice_changes_nothing(tmp_path)
         db.dispose()
 
 
-def test_postgres_url_without_driver_gets_psycopg(monkeypatch):
+def test_postgres_url_without_driver_gets_psycopg(monkeypatch, tmp_path):
     from ill.db import database_url
 
     monkeypatch.setenv("DATABASE_URL", "postgres://u@127.0.0.1/x")
     assert database_url() == "postgresql+psycopg://u@127.0.0.1/x"
     monkeypatch.delenv("DATABASE_URL")
-    assert database_url() == "sqlite:///instance/balis.sqlite3"
+    monkeypatch.delenv("BALIS_INSTANCE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert database_url() == f"sqlite:///{tmp_path / 'instance' / 'balis.sqlite3'}"
+    monkeypatch.setenv("BALIS_INSTANCE", str(tmp_path / "elsewhere"))
+    assert database_url() == f"sqlite:///{tmp_path / 'elsewhere' / 'balis.sqlite3'}"
     assert database_url("sqlite:///a.db") == "sqlite:///a.db"
