@@ -64,7 +64,11 @@ def new_request():
                 record = cluster.as_dict()
             except SearchGone:
                 flash(_("gone"), "error")
-        values = service().prefill(actor, record, lender=request.args.get("lender"))
+        lender = request.args.get("lender")
+        values = service().prefill(actor, record, lender=lender)
+        chosen = _chosen_holding(record, lender, request.args.get("holding", ""))
+        if chosen and chosen.get("call_number"):
+            values["call_number"] = chosen["call_number"]  # the copy the reader clicked
         with ill().session() as s:
             profile = service().profile(s, actor)
         values["phone"] = values.get("phone") or profile.phone
@@ -283,6 +287,18 @@ def stats():
 
 
 # --- helpers -----------------------------------------------------------------------------
+
+def _chosen_holding(record: dict | None, lender: str | None, index: str) -> dict | None:
+    """The holding the record page's link named (its position among the record's
+    holdings), if it is the lender's; else None (the lender's first copy is used)."""
+    if not record or not index.isdecimal() or not index.isascii():
+        return None
+    holdings = record.get("holdings") or []
+    position = int(index)
+    if position < len(holdings) and holdings[position].get("library") == lender:
+        return holdings[position]
+    return None
+
 
 def _number(text: str | None) -> int | None:
     """A whole number a database can hold, from a form or the address ("²" is a digit to
