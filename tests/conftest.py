@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 # Real Z39.50/SRU servers for the tests (tests/peers): fixtures zebra and ztest.
-pytest_plugins = ["peers.fixtures"]
+pytest_plugins = ["peers.fixtures", "peers.ill_databases"]
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -7,20 +7,14 @@ clock is injected, so cancel windows, throttling and overdue days need no sleepi
 
 from __future__ import annotations
 
-import itertools
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from ill_helpers import CONSORTIUM_YAML, PASSWORD, Clock, People
-from peers.postgres import PostgresServer
 
 from broker.config import Consortium, loads
-from ill.db import Database, migrate
+from ill.db import Database
 from ill.service import IllService, IllSettings
-
-_names = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -28,34 +22,10 @@ def consortium() -> Consortium:
     return loads(CONSORTIUM_YAML, "test-consortium")
 
 
-@pytest.fixture(scope="session")
-def postgres_template(postgres: PostgresServer) -> str:
-    """A migrated database on the session's PostgreSQL server (tests/peers/fixtures.py),
-    copied for each test."""
-    migrate(postgres.create_database("ill_template"))
-    return "ill_template"
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("ill-template") / "template.sqlite3"
-    migrate(f"sqlite:///{path}")
-    return path
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path) -> Iterator[str]:
-    """A fresh, migrated database on each backend."""
-    if request.param == "sqlite":
-        path = tmp_path / "ill.sqlite3"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    template = request.getfixturevalue("postgres_template")
-    server: PostgresServer = request.getfixturevalue("postgres")
-    name = f"ill_test_{next(_names)}"
-    yield server.create_database(name, template=template)
-    server.drop_database(name)
+@pytest.fixture
+def db_url(ill_database_url) -> str:
+    """A fresh, migrated database on each backend (tests/peers/ill_databases.py)."""
+    return ill_database_url
 
 
 @pytest.fixture

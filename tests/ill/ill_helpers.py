@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+
+from peers.ill_databases import PASSWORD, START, Clock  # noqa: F401  (used via here)
 
 from ill.db import Database
 from ill.service import IllService
@@ -40,25 +41,6 @@ libraries:
     category: univ
     ill: {lends: false}
 """
-# 10:00 in Beijing on a Monday.
-START = datetime(2025, 3, 3, 2, 0, tzinfo=UTC)
-PASSWORD = "password-123"
-
-
-class Clock:
-    """The service's clock; tests move it."""
-
-    def __init__(self, now: datetime = START) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-
 @dataclass
 class People:
     reader: Actor  # home: bupt

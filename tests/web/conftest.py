@@ -3,9 +3,9 @@ consortium of real servers (tests/peers): Zebra's CNMARC database over Z39.50 (z
 SRU (zb), its MARC21 database over Z39.50 (m), a member nobody listens on (dead), a
 yaz-ztest member slower than nothing (slow, 1 s a search) and one without a connector.
 
-The session fixtures of the browser tests (browser_fixtures.py) and the ILL tests'
-databases (ill_fixtures.py) are registered here, once, so every module shares one
-Chromium, one demo consortium and one screenshot folder.
+The session fixtures of the browser tests (browser_fixtures.py) are registered here, once,
+so every module shares one Chromium, one demo consortium and one screenshot folder; the
+ILL databases come from tests/peers/ill_databases.py.
 """
 
 from __future__ import annotations
@@ -22,12 +22,7 @@ from browser_fixtures import (  # noqa: F401  (session fixtures of the browser t
     member_loop,
     shots,
 )
-from ill_fixtures import (  # noqa: F401  (the ILL tests' fixtures, used by name)
-    ill_config,
-    ill_database_url,
-    postgres_ill_template,
-    sqlite_ill_template,
-)
+from ill_fixtures import ill_config
 from peers.servers import free_port
 
 from broker.config import loads

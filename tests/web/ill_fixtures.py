@@ -1,6 +1,6 @@
 """Shared pieces of the ILL web tests (test_ill_api.py, test_ill_pages.py,
-test_ill_browser.py): a fresh migrated ILL database per test on SQLite and on a real
-PostgreSQL (tests/peers/postgres.py), an app over it, a clock the tests move, and accounts.
+test_ill_browser.py): the app settings over an ILL database (the databases and the clock
+are tests/peers/ill_databases.py), the real directory, and accounts.
 
 The app runs with a cheap scrypt cost (``ILL_SETTINGS``): the production cost takes a
 second or more per hash on the test machine, and the cost itself is the ILL tests' concern.
@@ -8,76 +8,20 @@ second or more per hash on the test machine, and the cost itself is the ILL test
 
 from __future__ import annotations
 
-import itertools
-import shutil
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
+from peers.ill_databases import PASSWORD, Clock
 
 from broker import config as config_module
 from broker.config import Consortium
-from ill.db import migrate
 from ill.service import IllSettings
 from ill.views import Actor
 
 REPO = Path(__file__).resolve().parents[2]
-PASSWORD = "password-123"
 QUICK = IllSettings(scrypt_n=2**4)
-# 10:00 in Beijing on a Monday.
-START = datetime(2025, 3, 3, 2, 0, tzinfo=UTC)
-
-_databases = itertools.count()
-
-
-class Clock:
-    """The ILL service's clock (``ILL_CLOCK``); tests move it instead of sleeping."""
-
-    def __init__(self, now: datetime = START) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-
 def real_consortium() -> Consortium:
     """The real BALIS directory (config/libraries.yaml): nlc lets no reader cancel."""
     return config_module.load(REPO / "config" / "libraries.yaml")
-
-
-@pytest.fixture(scope="session")
-def sqlite_ill_template(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("web-ill-template") / "template.sqlite3"
-    migrate(f"sqlite:///{path}")
-    return path
-
-
-@pytest.fixture(scope="session")
-def postgres_ill_template(postgres) -> str:
-    """A migrated database on the shared PostgreSQL server, copied for each test."""
-    name = "web_ill_template"
-    migrate(postgres.create_database(name))
-    return name
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def ill_database_url(request, tmp_path) -> Iterator[str]:
-    """A fresh, migrated ILL database on each backend."""
-    if request.param == "sqlite":
-        path = tmp_path / "ill.sqlite3"
-        shutil.copy(request.getfixturevalue("sqlite_ill_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    template = request.getfixturevalue("postgres_ill_template")
-    server = request.getfixturevalue("postgres")
-    name = f"web_ill_{next(_databases)}"
-    yield server.create_database(name, template=template)
-    server.drop_database(name)
 
 
 def ill_config(url: str, clock: Clock | None = None) -> dict:
