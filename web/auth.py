@@ -6,11 +6,13 @@ failures); the session is renewed at login so a cookie planted before cannot rid
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
 from broker.errors import AuthenticationFailed, ValidationFailed
+from ill.views import Actor
 from web.i18n import translate as _
 from web.ill_views import USER_KEY, current_actor, ill, service, status_of
 
@@ -27,9 +29,17 @@ def _safe_next(target: str | None) -> str:
     return url_for("pages.home")
 
 
-def login_required_redirect():
-    flash(_("login_first"), "error")
-    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+def logged_in(view):
+    """A view for logged-in people only: it gets the ``Actor`` as its first argument;
+    anyone else is sent to the login page and brought back afterwards."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        actor = current_actor()
+        if actor is None:
+            flash(_("login_first"), "error")
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(actor, *args, **kwargs)
+    return wrapper
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -80,10 +90,8 @@ def register():
 
 
 @bp.route("/profile", methods=["GET", "POST"])
-def profile():
-    actor = current_actor()
-    if actor is None:
-        return login_required_redirect()
+@logged_in
+def profile(actor: Actor):
     errors: dict[str, str] = {}
     with ill().session() as s:
         if request.method == "POST":

@@ -22,21 +22,14 @@ from broker.errors import BalisError, ValidationFailed
 from ill.service import statistics_rows, to_csv
 from ill.views import Actor
 from web import get_balis
-from web.auth import login_required_redirect
+from web.auth import logged_in
 from web.i18n import translate as _
-from web.ill_views import current_actor, ill, refused, require_staff, service, status_of
+from web.ill_views import ill, refused, require_staff, service, status_of
 from web.searching import SearchGone
 
 bp = Blueprint("ill", __name__, url_prefix="/ill")
 
 QUEUES = ("lending", "borrowing", "attention")
-
-
-def _reader_or_redirect() -> Actor | Response:
-    actor = current_actor()
-    if actor is None:
-        return login_required_redirect()
-    return actor
 
 
 def _date_arg(name: str) -> dt.date | None:
@@ -50,10 +43,8 @@ def _date_arg(name: str) -> dt.date | None:
 # --- the reader ------------------------------------------------------------------------
 
 @bp.route("/new", methods=["GET", "POST"])
-def new_request():
-    actor = _reader_or_redirect()
-    if not isinstance(actor, Actor):
-        return actor
+@logged_in
+def new_request(actor: Actor):
     libraries = [lib for lib in service().consortium.libraries]
     if request.method == "GET":
         record = None
@@ -93,10 +84,8 @@ def new_request():
 
 
 @bp.get("/requests")
-def my_requests():
-    actor = _reader_or_redirect()
-    if not isinstance(actor, Actor):
-        return actor
+@logged_in
+def my_requests(actor: Actor):
     status = request.args.get("status") or None
     ill().sweep_if_due()
     dates = {"date_from": _date_arg("from"), "date_to": _date_arg("to")}
@@ -114,10 +103,8 @@ def my_requests():
 
 
 @bp.get("/requests/<int:request_id>")
-def request_detail(request_id: int):
-    actor = _reader_or_redirect()
-    if not isinstance(actor, Actor):
-        return actor
+@logged_in
+def request_detail(actor: Actor, request_id: int):
     with ill().session() as s:
         try:
             timeline = service().timeline(s, actor, request_id)
@@ -128,10 +115,8 @@ def request_detail(request_id: int):
 
 
 @bp.post("/requests/<int:request_id>/cancel")
-def cancel(request_id: int):
-    actor = _reader_or_redirect()
-    if not isinstance(actor, Actor):
-        return actor
+@logged_in
+def cancel(actor: Actor, request_id: int):
     target = url_for("ill.request_detail", request_id=request_id)
     with ill().session() as s:
         try:
@@ -144,10 +129,8 @@ def cancel(request_id: int):
 
 
 @bp.post("/requests/<int:request_id>/renew")
-def renew(request_id: int):
-    actor = _reader_or_redirect()
-    if not isinstance(actor, Actor):
-        return actor
+@logged_in
+def renew(actor: Actor, request_id: int):
     target = url_for("ill.request_detail", request_id=request_id)
     with ill().session() as s:
         try:
@@ -160,10 +143,8 @@ def renew(request_id: int):
 
 
 @bp.get("/messages")
-def messages():
-    actor = _reader_or_redirect()
-    if not isinstance(actor, Actor):
-        return actor
+@logged_in
+def messages(actor: Actor):
     with ill().session() as s:
         items = service().messages(s, actor)
         fines = service().fines(s, actor)
