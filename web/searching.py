@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker import rank
-from broker.errors import BalisError
 from broker.merge import Cluster
 from broker.session import SearchSession
 from web.bridge import BrokerBridge
@@ -94,9 +93,7 @@ class Searches:
             session = await self._session(broker, session_id)
             if wait:
                 await broker.wait(session)
-            return await broker.page(session, start=request.start, count=request.count,
-                                     sort=request.sort or session.sort,
-                                     filters=request.filter_dict())
+            return await _page_of(broker, session, request)
         return self.bridge.call(work, timeout=self._budget())
 
     def search(self, query: str, libraries: list[str] | None, request: PageRequest
@@ -112,9 +109,7 @@ class Searches:
             session = await self._session(broker, session_id)
             if not session.done and revision(session) <= seen:
                 await session.changed(timeout=LIVE_WAIT)
-            data = await broker.page(session, start=request.start, count=request.count,
-                                     sort=request.sort or session.sort,
-                                     filters=request.filter_dict())
+            data = await _page_of(broker, session, request)
             data["revision"] = revision(session)
             return data
         return self.bridge.call(work, timeout=LIVE_WAIT + 30)
@@ -138,10 +133,14 @@ class Searches:
         return self.bridge.call(work, timeout=30)
 
     def health(self) -> dict[str, dict]:
-        """Each library's health report, by id (empty before the first search)."""
+        """Each library's health report, by id (empty before the first search). Read on
+        the broker's loop, which is the thread that updates it."""
         if not self.bridge.started:
             return {}
-        return {r["library"]: r for r in self.bridge.broker.health_report()}
+
+        async def work(broker):
+            return broker.health_report()
+        return {r["library"]: r for r in self.bridge.call(work, timeout=30)}
 
     async def _session(self, broker, session_id: str) -> SearchSession:
         session = await broker.get(session_id)
@@ -155,12 +154,14 @@ class Searches:
         return max(timeouts, default=10.0) + 60.0
 
 
+async def _page_of(broker, session: SearchSession, request: PageRequest) -> dict[str, Any]:
+    """The page ``request`` asks for; without a sort, in the order the search began with."""
+    return await broker.page(session, start=request.start, count=request.count,
+                             sort=request.sort or session.sort, filters=request.filter_dict())
+
+
 def revision(session: SearchSession) -> int:
     """A number that grows whenever the session's visible state changes."""
     return sum(s.finished for s in session.states.values()) * 1_000_000 + sum(
         s.fetched for s in session.states.values())
 
-
-def is_user_error(exc: BaseException) -> bool:
-    """Errors that are the reader's to fix (a bad query or choice), not ours."""
-    return isinstance(exc, BalisError) and isinstance(exc, ValueError)
