@@ -67,6 +67,7 @@ from connectors.sru_xml import (  # noqa: F401 - re-exported for callers of this
     MARC_NS,
     MARCXML_SCHEMA,
     MAXIMUM_RECORDS,
+    NOT_SRU_POST,
     PRECISION,
     SOAP_NS,
     SRU_NS_1,
@@ -74,9 +75,9 @@ from connectors.sru_xml import (  # noqa: F401 - re-exported for callers of this
     explain_record,
     marc_element,
     one_char,
+    request_params,
     serialize,
     soap_envelope,
-    soap_params,
     xml_child,
     xml_text,
 )
@@ -481,22 +482,17 @@ class SruServer:
         return app
 
     async def _serve(self, request: web.Request) -> web.Response:
-        params: dict[str, str] = {}
-        for key, value in request.query.items():
-            params.setdefault(key, value)
-        soap = False
+        soap_body, form = None, {}
         if request.method == "POST":
             if "xml" in request.content_type:
-                found = soap_params(await request.read())
-                if found is None:
-                    return web.Response(status=400, text="not an SRU request: a POST body "
-                                        "must be a form or an SRW (SOAP) envelope\n")
-                params, soap = found, True
+                soap_body = await request.read()
             else:
-                with contextlib.suppress(Exception):
-                    for key, value in (await request.post()).items():
-                        if isinstance(value, str):
-                            params.setdefault(key, value)
+                with contextlib.suppress(Exception):  # a broken form: the query string only
+                    form = await request.post()
+        found = request_params(request.query.items(), form=form.items(), soap_body=soap_body)
+        if found is None:
+            return web.Response(status=400, text=NOT_SRU_POST)
+        params, soap = found
         database = request.match_info.get("database", "")
         catalogues: dict[str, Catalogue] | Catalogue = self.catalogues
         if not database and self._default is not None:

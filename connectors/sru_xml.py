@@ -3,7 +3,9 @@ MARCXML record elements, and the SOAP envelopes yaz-client sends by default."""
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import pymarc
@@ -178,6 +180,25 @@ def soap_params(body: bytes) -> dict[str, str] | None:
         if isinstance(child.tag, str) and len(child) == 0:
             params[etree.QName(child).localname] = (child.text or "").strip()
     return params
+
+
+NOT_SRU_POST = "not an SRU request: a POST body must be a form or an SRW (SOAP) envelope\n"
+
+
+def request_params(query: Iterable[tuple[str, object]], *, form: Iterable[tuple[str, object]] = (),
+                   soap_body: bytes | None = None) -> tuple[dict[str, str], bool] | None:
+    """An HTTP request's SRU parameters, whatever the web framework: the query string's
+    (the first of each name) with a POSTed form's added, or, for an XML POST, the SOAP
+    envelope's instead. Returns (parameters, whether SOAP); None for an XML body that is
+    not an SRW request (the caller answers 400 with NOT_SRU_POST)."""
+    if soap_body is not None:
+        found = soap_params(soap_body)
+        return None if found is None else (found, True)
+    params: dict[str, str] = {}
+    for key, value in itertools.chain(query, form):
+        if isinstance(value, str):  # a form's file upload is no SRU parameter
+            params.setdefault(key, value)
+    return params, False
 
 
 def soap_envelope(body: bytes) -> bytes:

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, current_app, request
 
 from broker.frontdoor import UnionCatalogue
 from connectors.sru_server import handle
-from connectors.sru_xml import soap_envelope, soap_params
+from connectors.sru_xml import NOT_SRU_POST, request_params, soap_envelope
 from web import get_balis
 
 bp = Blueprint("sru", __name__)
@@ -23,7 +23,8 @@ SRU_TIMEOUT = 120.0  # seconds: a union search waits for the slowest library
 
 
 def union_catalogue(broker) -> UnionCatalogue:
-    """The one union catalogue of this app (made on the broker's loop, on first use)."""
+    """The one union catalogue of this app, made on first use; its searches run on the
+    broker's loop."""
     balis = get_balis()
     with _lock:
         if balis.union is None:
@@ -34,20 +35,13 @@ def union_catalogue(broker) -> UnionCatalogue:
 
 @bp.route("/sru", methods=["GET", "POST"])
 def sru():
-    params: dict[str, str] = {}
-    for key, value in request.args.items():
-        params.setdefault(key, value)
-    soap = False
-    if request.method == "POST":
-        if "xml" in (request.mimetype or ""):
-            found = soap_params(request.get_data())
-            if found is None:
-                return Response("not an SRU request: a POST body must be a form or an SRW "
-                                "(SOAP) envelope\n", status=400, mimetype="text/plain")
-            params, soap = found, True
-        else:
-            for key, value in request.form.items():
-                params.setdefault(key, value)
+    xml_post = request.method == "POST" and "xml" in (request.mimetype or "")
+    found = request_params(request.args.items(multi=True),
+                           form=request.form.items(multi=True) if request.method == "POST"
+                           else (), soap_body=request.get_data() if xml_post else None)
+    if found is None:
+        return Response(NOT_SRU_POST, status=400, mimetype="text/plain")
+    params, soap = found
     balis = get_balis()
     base_url = request.base_url
     union = union_catalogue(balis.bridge.broker)

@@ -7,9 +7,12 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
+import pytest
 from lxml import etree
+from peers.catalogues import yaz_client_sru
 from peers.servers import free_port, yaz_client_hits, yaz_client_run
 
 CONFIG = """
@@ -59,6 +62,16 @@ def test_union_front_door_over_z3950_and_sru(tmp_path, zebra):
             root = etree.fromstring(reply.read())
         count = root.find("{http://www.loc.gov/zing/srw/}numberOfRecords").text
         assert count == "9"
+        # yaz-client as the reference SRU client: SRW (SOAP), GET and a POSTed form.
+        for transport in ([], ["sru get 1.2"], ["sru post 1.1"]):
+            output = yaz_client_sru(f"http://127.0.0.1:{http}/sru",
+                                    [*transport, "find title=中国发展报告"])
+            assert "Number of hits: 9" in output, (transport, output)
+        bad = urllib.request.Request(f"http://127.0.0.1:{http}/sru", data=b"<not-soap/>",
+                                     headers={"Content-Type": "text/xml"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(bad, timeout=30)
+        assert refused.value.code == 400 and b"SRW (SOAP)" in refused.value.read()
     finally:
         process.send_signal(signal.SIGTERM)
         out, _ = process.communicate(timeout=15)
