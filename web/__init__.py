@@ -18,10 +18,10 @@
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +46,19 @@ class Balis:
         self.searches = Searches(bridge)
         self.portal_dir = portal_dir
         self.union = None  # broker.frontdoor.UnionCatalogue, made on first SRU request
+        self._closers: list[Callable[[], None]] = [bridge.close]
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Something else of the app's to release at ``close`` (the ILL database)."""
+        self._closers.append(closer)
 
     def close(self) -> None:
-        from flask import current_app
-
-        self.bridge.close()
-        with contextlib.suppress(RuntimeError, KeyError):  # outside an app context
-            current_app.extensions["ill"].close()
+        """Stop the broker's loop and release what was registered with ``on_close``."""
+        for closer in self._closers:
+            try:
+                closer()
+            except Exception:  # shutting down: the others are still released
+                logger.exception("closing %r failed", closer)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

@@ -177,7 +177,8 @@ def init_app(app: Flask) -> None:
     clock = app.config.get("ILL_CLOCK")
     ill_service = IllService(consortium, app.config.get("ILL_SETTINGS"),
                              **({"clock": clock} if clock else {}))
-    app.extensions["ill"] = IllWeb(app, ill_service)
+    app.extensions["ill"] = ill_web = IllWeb(app, ill_service)
+    app.extensions["balis"].on_close(ill_web.close)
 
     from web import auth, ill_admin, ill_api, ill_pages
 
