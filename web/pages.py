@@ -27,6 +27,7 @@ from broker import directory, rank
 from broker.errors import BalisError
 from web import get_balis
 from web.i18n import translate as _
+from web.ill_views import ill
 from web.portal import latest_news
 from web.searching import PageRequest, SearchGone, page_request
 
@@ -223,8 +224,7 @@ def record(record_id: str):
     cluster, search = _record(record_id)
     rec = cluster.as_dict()
     return render_template("record.html", cluster=cluster, rec=rec,
-                           sid=search.id, names=library_names(),
-                           ill_url=_ill_url(cluster.id, search.id), ledger=_ledger(rec))
+                           sid=search.id, names=library_names(), ledger=_ledger(rec))
 
 
 @bp.get("/marc/<path:record_id>")
@@ -237,8 +237,6 @@ def marc(record_id: str):
 
 def _ledger(rec: dict) -> dict | None:
     """How often this title was requested through ILL, and between which libraries."""
-    from web.ill_views import ill
-
     with ill().session() as s:
         ledger = ill().service.title_ledger(s, record_ids=rec["sources"], isbns=rec["isbns"])
     ledger["graph"] = ledger_graph(ledger["pairs"])
@@ -260,20 +258,6 @@ def ledger_graph(pairs: list[dict]) -> dict:
     return {"lenders": [(lid, top + row * i) for i, lid in enumerate(lenders)],
             "borrowers": [(lid, top + row * i) for i, lid in enumerate(borrowers)],
             "edges": edges, "height": top + row * max(len(lenders), len(borrowers), 1)}
-
-
-def _ill_url(record_id: str, session_id: str):
-    """A function giving the ILL request form's address for one holding, or None while
-    the ILL pages are not installed."""
-    from flask import current_app
-
-    if "ill.new_request" not in current_app.view_functions:
-        return None
-
-    def url(lender: str, holding: int) -> str:
-        return url_for("ill.new_request", record=record_id, s=session_id, lender=lender,
-                       holding=holding)
-    return url
 
 
 @bp.app_errorhandler(HTTPException)
