@@ -43,6 +43,7 @@ from ill.db import Database
 from ill.service import IllService
 from ill.views import Actor
 from marc.model import MATERIAL_TYPES
+from web.i18n import translate
 
 logger = logging.getLogger(__name__)
 
@@ -142,8 +143,6 @@ def status_of(exc: Exception) -> int:
 
 def require_staff() -> Actor:
     """The logged-in staff member or admin; 403 for anyone else."""
-    from web.i18n import translate
-
     actor = current_actor()
     if actor is None or actor.role not in ("staff", "admin"):
         abort(403, description=translate("staff_only"))
@@ -163,13 +162,10 @@ def refused(exc: BalisError, target: str):
 def home_contact() -> dict | None:
     """The ILL desk of the logged-in reader's (or staff member's) library."""
     actor = current_actor()
-    if actor is None or not actor.library:
+    if actor is None:
         return None
-    library = service().library(actor.library)
-    if library is None:
-        return None
-    return {"library": library.name, "name": library.contact.name,
-            "phone": library.contact.phone, "email": library.contact.email}
+    contact = service().home_contact(actor)
+    return contact if contact["library"] else None  # the admin has no library
 
 
 def init_app(app: Flask) -> None:
