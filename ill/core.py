@@ -22,7 +22,7 @@ from broker.config import Consortium, Library
 from broker.errors import Forbidden, NotFound, ValidationFailed
 from ill import calendar
 from ill.models import Audit, Event, Message, Request, User
-from ill.views import Actor, actor_of
+from ill.views import Actor, RequestView, actor_of, request_view
 from ill.workflow import WORKFLOW, Workflow
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,10 @@ class ServiceCore:
         if req is None:
             raise NotFound(f"没有编号为 {request_id} 的申请")
         return req, self.role_on(actor, req)
+
+    def _view(self, session: Session, req: Request) -> RequestView:
+        """The request as callers see it, with its reader's name."""
+        return request_view(req, self._user(session, req.reader_id).name)
 
     def role_on(self, actor: Actor, req: Request) -> str:
         if actor.is_admin:

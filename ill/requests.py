@@ -230,7 +230,7 @@ class ReaderMixin(TransitionsMixin):
 
     def get_request(self, session: Session, actor: Actor, request_id: int) -> RequestView:
         req, _role = self._request(session, actor, request_id)
-        return request_view(req, self._user(session, req.reader_id).name)
+        return self._view(session, req)
 
     def timeline(self, session: Session, actor: Actor, request_id: int) -> Timeline:
         """The request, every event on it (oldest first), and what comes next."""
@@ -238,7 +238,7 @@ class ReaderMixin(TransitionsMixin):
         rows = session.execute(select(Event, User.name).outerjoin(User, User.id == Event.actor_id)
                                .where(Event.request_id == req.id).order_by(Event.id))
         events = tuple(event_view(e, name) for e, name in rows)
-        view = request_view(req, self._user(session, req.reader_id).name)
+        view = self._view(session, req)
         actions = tuple(self.workflow.allowed_actions(req.status, role, req.delivery))
         return Timeline(view, events, view.next_step, actions)
 
@@ -328,9 +328,6 @@ class ReaderMixin(TransitionsMixin):
                            "borrower_name": self.library_name(borrow)}
                           for (lend, borrow), n in sorted(pairs.items(),
                                                           key=lambda kv: (-kv[1], kv[0]))]}
-
-    def _view(self, session: Session, req: Request) -> RequestView:
-        return request_view(req, self._user(session, req.reader_id).name)
 
 
 def _start_of(day: date) -> datetime:

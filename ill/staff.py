@@ -61,7 +61,7 @@ class StaffMixin(TransitionsMixin):
         except BaseException:
             session.rollback()
             raise
-        return request_view(req, self._user(session, req.reader_id).name)
+        return self._view(session, req)
 
     def undo(self, session: Session, actor: Actor, request_id: int) -> RequestView:
         """Undo the request's last status change (taken by the actor's side)."""
@@ -77,7 +77,7 @@ class StaffMixin(TransitionsMixin):
         except BaseException:
             session.rollback()
             raise
-        return request_view(req, self._user(session, req.reader_id).name)
+        return self._view(session, req)
 
     def available_actions(self, session: Session, actor: Actor, request_id: int) -> list[str]:
         req, role = self._request(session, actor, request_id)
@@ -103,7 +103,7 @@ class StaffMixin(TransitionsMixin):
             self._tell(session, req.reader_id, f"申请 {req.id}：取消申请未获同意"
                        + (f"（{reason}）" if reason else ""), req.id)
         session.commit()
-        return request_view(req, self._user(session, req.reader_id).name)
+        return self._view(session, req)
 
     def decide_renewal(self, session: Session, actor: Actor, request_id: int, *,
                        approve: bool, reason: str | None = None) -> RenewalView:
