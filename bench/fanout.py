@@ -9,7 +9,7 @@ Run by hand from the repository root::
 One run starts its own peers on 127.0.0.1 (``tests/peers/servers.py``): one Zebra with
 databases ``marc21``, ``unimarc`` and ``bulk`` (``--bulk`` synthetic MARC21 records) and
 two yaz-ztest processes, and builds a consortium of ``--members`` libraries (a YAML text
-read by ``broker.config.loads``; ``max_selected`` = members, ``max_records`` 20):
+read by ``broker.kernel.config.loads``; ``max_selected`` = members, ``max_records`` 20):
 
 * about half Zebra members: SRU (MARCXML) and Z39.50 (USMARC/UNIMARC ISO 2709, or XML),
   on the ``bulk``, ``marc21`` and ``unimarc`` (format ``unimarc``) databases;
@@ -97,9 +97,9 @@ for _path in (REPO, REPO / "tests" / "peers"):
 
 from servers import HOST, PeerError, YazZtest, ZebraServer, free_port  # noqa: E402
 
-from broker.broker import DEFAULT_BUDGET, Broker  # noqa: E402
-from broker.config import Consortium, loads  # noqa: E402
-from broker.session import SearchSession  # noqa: E402
+from broker.kernel.config import Consortium, loads  # noqa: E402
+from broker.search.fanout import DEFAULT_BUDGET, Broker  # noqa: E402
+from broker.search.session import SearchSession  # noqa: E402
 from connectors.z3950.connector import Z3950Connector  # noqa: E402
 
 MAX_RECORDS = 20
@@ -592,10 +592,10 @@ STAGES: tuple[tuple[str, str, str, bool], ...] = (
     ("Z39.50 record read: ISO 2709/XML -> pymarc", "connectors.z3950.connector", "read_bytes",
      True),
     ("Z39.50 normalize (marc.normalize)", "connectors.base", "normalize", False),
-    ("SRU response XML parse (lxml)", "connectors.sru", "parse_response", False),
-    ("SRU record read: MARCXML -> pymarc", "connectors.sru", "element_to_record", False),
-    ("SRU normalize (marc.normalize)", "connectors.sru", "normalize", False),
-    ("merge (Merger.add)", "broker.merge", "Merger.add", False),
+    ("SRU response XML parse (lxml)", "connectors.sru.client", "parse_response", False),
+    ("SRU record read: MARCXML -> pymarc", "connectors.sru.client", "element_to_record", False),
+    ("SRU normalize (marc.normalize)", "connectors.sru.client", "normalize", False),
+    ("merge (Merger.add)", "broker.search.merge", "Merger.add", False),
 )
 
 

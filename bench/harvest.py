@@ -8,7 +8,7 @@ Run by hand from the repository root::
 One run starts its own Zebra with a ``bulk`` database of ``--records`` synthetic records
 (``tests/peers/servers.py``) and times, best of ``--repeat`` (variants take turns):
 
-* ``Harvest`` (broker/harvest.py) in this process, query ``synthetic``, ISO 2709 into a
+* ``Harvest`` (broker/harvest/harvester.py) in this process, query ``synthetic``, ISO 2709 into a
   file: every batch appended, fsynced and checkpointed, as ``balis harvest`` does; over
   Z39.50 and over SRU. MARCXML and JSON lines over Z39.50 for reference.
 * ``balis harvest`` as a whole process (Z39.50, ISO 2709): start-up included.
@@ -54,8 +54,8 @@ from z3950_harvest_rate import (  # noqa: E402
     run_yaz_client,
 )
 
-from broker.config import ConnectorConfig, Library  # noqa: E402
-from broker.harvest import Harvest, HarvestOptions  # noqa: E402
+from broker.harvest.harvester import Harvest, HarvestOptions  # noqa: E402
+from broker.kernel.config import ConnectorConfig, Library  # noqa: E402
 
 TARGET_RATIO = 0.8
 _XML_ID = re.compile(rb"<controlfield tag=\"001\">(bulk\d{6})</controlfield>")
@@ -100,7 +100,7 @@ def run_cli(port: int, n: int, chunk: int, workdir: Path) -> Run:
     for stale in (out, out.with_name(out.name + ".checkpoint")):
         stale.unlink(missing_ok=True)
     balis = shutil.which("balis")
-    argv = [balis] if balis else [sys.executable, "-m", "broker.cli"]
+    argv = [balis] if balis else [sys.executable, "-m", "balis"]
     started = time.perf_counter()
     done = subprocess.run([*argv, "harvest", "bench", "--config", str(config), "--out",
                            str(out), "--query", CQL, "--chunk", str(chunk), "-q"],

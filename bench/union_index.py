@@ -39,9 +39,9 @@ for _path in (Path(__file__).resolve().parents[1], Path(__file__).resolve().pare
 
 from peers.servers import ZebraServer, yaz_client_fetch  # noqa: E402
 
-from broker.broker import Broker  # noqa: E402
-from broker.config import loads  # noqa: E402
-from broker.union_index import Source, build  # noqa: E402
+from broker.kernel.config import loads  # noqa: E402
+from broker.search.fanout import Broker  # noqa: E402
+from broker.union_index.build import Source, build  # noqa: E402
 
 ALL_RECORDS = '@attr 1=_ALLRECORDS @attr 2=103 ""'
 LIBRARIES = {"marc21": "zm", "unimarc": "zu", "bulk": "zb"}

@@ -10,9 +10,9 @@ Three processes, all on 127.0.0.1 (the machine has few cores: keeping them apart
 each one's CPU be read from /proc and keeps the load generator out of the server's GIL):
 
 * the demo members: this script run again with ``--serve-members``, which starts
-  ``broker.demo.DemoConsortium`` (46 real SRU and Z39.50 servers over the cached demo
+  ``broker.demo.servers.DemoConsortium`` (46 real SRU and Z39.50 servers over the cached demo
   catalogues) on a free port range and prints its libraries file;
-* the web front end: ``python -m broker.cli serve --config <that file> --port 0
+* the web front end: ``python -m balis serve --config <that file> --port 0
   --threads N`` (waitress, the memory session store; $BALIS_REDIS_URL is removed), its
   access log written to a temporary file as a production server would;
 * this process: ``--readers`` aiohttp clients for ``--seconds``, then the baseline on a
@@ -24,7 +24,7 @@ is the same in every run:
 
 1. ``GET /search?field=F&text=T&library=...`` (the search form; 302 to /results/ID).
    The query is one of ``QUERIES`` (titles, authors, subjects, publishers and words of the
-   demo catalogue's vocabulary, broker/demo_data.py). The libraries are 1 to 10 members
+   demo catalogue's vocabulary, broker/demo/data.py). The libraries are 1 to 10 members
    (uniformly many, the most a reader may choose) drawn from every member but the slow
    one (cafa: each search takes 3 s, its timeout is 2 s); with ``--all-share``
    probability none are chosen, i.e. all 46 members, cafa included. Those searches are
@@ -88,12 +88,12 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: bench/ is on the path, the repo is not
     sys.path.insert(0, str(REPO))
 
-from broker import demo_data  # noqa: E402
+from broker.demo import data as demo_data  # noqa: E402
 
 HOST = "127.0.0.1"
 PER_PAGE = 20  # web.pages.PER_PAGE
 START_TIMEOUT = 120.0  # seconds for a server to say it is listening
-QUERIES = (  # (form field, text): words the demo catalogues hold (broker/demo_data.py)
+QUERIES = (  # (form field, text): words the demo catalogues hold (broker/demo/data.py)
     ("title", "数据结构"), ("title", "计算机网络"), ("title", "操作系统"), ("title", "人工智能"),
     ("title", "机器学习"), ("title", "高等数学"), ("title", "线性代数"), ("title", "中国经济"),
     ("title", "国际贸易"), ("title", "中国近代史"), ("title", "红楼梦"), ("title", "唐诗"),
@@ -260,8 +260,8 @@ class Child:
 
 def serve_members(data_dir: Path | None) -> int:
     """--serve-members: the demo's member servers on a free port range until stdin ends."""
-    from broker.demo import DemoConsortium
-    from broker.errors import UsageError
+    from broker.demo.servers import DemoConsortium
+    from broker.kernel.errors import UsageError
 
     async def main() -> int:
         for _ in range(20):
@@ -384,7 +384,7 @@ async def direct_run(args, choosable: list[str], consortium, members: Child,
     """The baseline on a fresh Broker in this process: with ``web``, each of its searches
     started at the moment it was started in the web run (the same offered load); without,
     the same readers in a closed loop."""
-    from broker.broker import Broker
+    from broker.search.fanout import Broker
 
     run = Run("direct")
     cpu0 = members.cpu()
@@ -418,7 +418,7 @@ async def direct_run(args, choosable: list[str], consortium, members: Child,
 async def warm_up(consortium, choosable: list[str]) -> None:
     """One search at every member but the slow one, not measured: the members' process
     pays its first-use costs before either run."""
-    from broker.broker import Broker
+    from broker.search.fanout import Broker
 
     async with Broker(consortium) as broker:
         for i in range(0, len(choosable), 10):
@@ -576,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seconds, --readers and --threads must be positive, --all-share "
                      "between 0 and 1, --think at least 0")
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    from broker import config as config_module
+    from broker.kernel import config as config_module
 
     logs = Path(tempfile.mkdtemp(prefix="web_load-"))
     children: list[Child] = []
@@ -589,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
         children.append(members)
         info = json.loads(members.line(r"^\{.*\}\s*$").group(0))
         consortium = config_module.load(info["config"])
-        web = Child("web server", [sys.executable, "-m", "broker.cli", "serve", "--config",
+        web = Child("web server", [sys.executable, "-m", "balis", "serve", "--config",
                                    info["config"], "--host", HOST, "--port", "0",
                                    "--threads", str(args.threads)], logs / "web.log")
         children.append(web)

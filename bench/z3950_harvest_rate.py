@@ -68,9 +68,9 @@ import aiohttp  # noqa: E402
 import yarl  # noqa: E402
 from servers import HOST, ZebraServer  # noqa: E402
 
-from broker.config import ConnectorConfig, Library  # noqa: E402
-from broker.cql import parse  # noqa: E402
-from connectors.sru import SruConnector  # noqa: E402
+from broker.kernel.config import ConnectorConfig, Library  # noqa: E402
+from broker.kernel.cql import parse  # noqa: E402
+from connectors.sru.client import SruConnector  # noqa: E402
 from connectors.z3950.client import Z3950Client  # noqa: E402
 from connectors.z3950.connector import PRESENT_CHUNK, Z3950Connector  # noqa: E402
 from connectors.z3950.rpn import encode_query  # noqa: E402

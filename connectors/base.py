@@ -6,8 +6,8 @@ import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from broker.config import Library
-from broker.cql import Node
+from broker.kernel.config import Library
+from broker.kernel.cql import Node
 from marc import Entry, Record, normalize
 from marc.model import RawMarc
 

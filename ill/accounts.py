@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from broker.errors import (
+from broker.kernel.errors import (
     AuthenticationFailed,
     Conflict,
     Forbidden,
@@ -25,7 +25,7 @@ from broker.errors import (
 from ill import passwords
 from ill.core import ServiceCore, optional_text, raise_if, text_field
 from ill.models import ApiToken, LoginAttempt, User
-from ill.views import Actor, UserView, actor_of, user_view
+from ill.values import Actor, UserView, actor_of, user_view
 
 ROLES = ("reader", "staff", "admin")
 _LOGIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{2,63}$")

@@ -3,7 +3,7 @@
 ``ServiceCore`` is the base of the mixins that make up ``ill.service.IllService``. Every
 public method takes an SQLAlchemy ``Session`` and, where someone acts, an ``Actor``; it
 commits its own work, so one call is one transaction, and it raises only errors from
-broker.errors (ValidationFailed, Conflict, Forbidden, NotFound, AuthenticationFailed).
+broker.kernel.errors (ValidationFailed, Conflict, Forbidden, NotFound, AuthenticationFailed).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from broker.config import Consortium, Library
-from broker.errors import Forbidden, NotFound, ValidationFailed
+from broker.kernel.config import Consortium, Library
+from broker.kernel.errors import Forbidden, NotFound, ValidationFailed
 from ill import calendar
 from ill.models import Audit, Event, Message, Request, User
-from ill.views import Actor, RequestView, actor_of, request_view
+from ill.values import Actor, RequestView, actor_of, request_view
 from ill.workflow import WORKFLOW, Workflow
 
 log = logging.getLogger(__name__)

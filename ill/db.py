@@ -19,12 +19,12 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from broker.config import instance_dir
-from broker.errors import ConfigError
+from broker.kernel.config import instance_dir
+from broker.kernel.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-SQLITE_NAME = "balis.sqlite3"  # in the instance folder (broker.config.instance_dir)
+SQLITE_NAME = "balis.sqlite3"  # in the instance folder (broker.kernel.config.instance_dir)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # How long a SQLite writer waits for another writer's lock before giving up.
 SQLITE_BUSY_SECONDS = 60

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from broker.config import Consortium
+from broker.kernel.config import Consortium
 from ill import passwords
 from ill.calendar import utc_now
 from ill.db import Database

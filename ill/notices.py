@@ -8,11 +8,11 @@ from datetime import date
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from broker.errors import Forbidden, NotFound, ValidationFailed
+from broker.kernel.errors import Forbidden, NotFound, ValidationFailed
 from ill import calendar
 from ill.core import ServiceCore
 from ill.models import Announcement, Closure, Fine, Message, Request
-from ill.views import (
+from ill.values import (
     Actor,
     AnnouncementView,
     FineView,

@@ -16,13 +16,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from broker.errors import Conflict, Forbidden, ValidationFailed
-from broker.merge import fold
+from broker.kernel.errors import Conflict, Forbidden, ValidationFailed
+from broker.search.merge import fold
 from ill import calendar
 from ill.core import optional_text, raise_if, text_field
 from ill.models import Event, Renewal, Request, User
 from ill.transitions import TransitionsMixin
-from ill.views import (
+from ill.values import (
     Actor,
     CancelOutcome,
     RenewalView,

@@ -6,13 +6,13 @@ Build one per process and share it (it holds no per-request state)::
     from ill.service import IllService
 
     db = Database()                              # DATABASE_URL or instance/balis.sqlite3
-    ill = IllService(consortium)                 # broker.config.Consortium
+    ill = IllService(consortium)                 # broker.kernel.config.Consortium
     with db.session() as s:
         actor = ill.authenticate(s, "reader1", "secret")
         request = ill.create_request(s, actor, form_fields)
 
 Every method takes the session first and (where someone acts) the ``Actor`` second; each
-call commits its own work. Errors (broker.errors): ValidationFailed (``.errors`` field ->
+call commits its own work. Errors (broker.kernel.errors): ValidationFailed (``.errors`` field ->
 message, 422), Conflict (409), Forbidden (403), NotFound (404), AuthenticationFailed /
 Throttled (401 / 429).
 """

@@ -10,12 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from broker.errors import Conflict, Forbidden, ValidationFailed
+from broker.kernel.errors import Conflict, Forbidden, ValidationFailed
 from ill import calendar
 from ill.core import optional_text
 from ill.models import Event, Renewal, Request, User
 from ill.transitions import TransitionsMixin
-from ill.views import Actor, PullSlip, RenewalView, RequestView, request_view
+from ill.values import Actor, PullSlip, RenewalView, RequestView, request_view
 
 QUEUES = ("lending", "borrowing", "attention")
 

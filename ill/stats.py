@@ -31,11 +31,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from broker.errors import ValidationFailed
+from broker.kernel.errors import ValidationFailed
 from ill import calendar
 from ill.core import ServiceCore
 from ill.models import Event, Request
-from ill.views import Actor
+from ill.values import Actor
 
 
 class StatsMixin(ServiceCore):

@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from broker.errors import Conflict, Forbidden, ValidationFailed
+from broker.kernel.errors import Conflict, Forbidden, ValidationFailed
 from ill import calendar
 from ill.core import ServiceCore
 from ill.models import Event, Fine, Request
 from ill.reasons import parse_reason, reason_label
-from ill.views import EVENT_LABELS, Actor
+from ill.values import EVENT_LABELS, Actor
 
 # Fields a transition may change and an undo restores (with how to read them back).
 _RESTORABLE: dict[str, type] = {

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from broker.errors import ConfigError, Conflict, Forbidden, ValidationFailed
+from broker.kernel.errors import ConfigError, Conflict, Forbidden, ValidationFailed
 
 STATES_FILE = Path(__file__).resolve().parent / "states.yaml"
 ROLES = ("reader", "lender", "borrower", "admin", "system")

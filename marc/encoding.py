@@ -17,7 +17,7 @@ import unicodedata
 
 from pymarc import marc8_mapping
 
-from broker.errors import UsageError
+from broker.kernel.errors import UsageError
 
 AUTO = "auto"
 UTF8 = "utf-8"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from broker.errors import UsageError
+from broker.kernel.errors import UsageError
 
 AUTO = "auto"
 MARC21 = "marc21"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pymarc import Field, Indicators, Leader, Subfield
 from pymarc import Record as MarcRecord
 
-from broker.errors import MarcError
+from broker.kernel.errors import MarcError
 from marc import encoding as enc
 from marc.flavour import AUTO, detect_flavour
 

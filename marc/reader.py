@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pymarc import Record as MarcRecord
 
-from broker.errors import MarcError, SourceOpenError
+from broker.kernel.errors import MarcError, SourceOpenError
 from marc import encoding as enc
 from marc.flavour import AUTO, canonical_flavour
 from marc.iso2709 import parse_record, split_records

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from broker.cli import build_parser, config_path, main
+from balis.cli import build_parser, config_path, main
 
 
 def test_config_accepted_before_and_after_the_subcommand(monkeypatch):
@@ -101,7 +101,7 @@ def test_installed_console_script_runs_without_traceback(marc_data):
 
 
 def test_help_lists_marc_dump():
-    done = subprocess.run([sys.executable, "-m", "broker.cli", "marc", "dump", "--help"],
+    done = subprocess.run([sys.executable, "-m", "balis", "marc", "dump", "--help"],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0
     assert "--encoding" in done.stdout and "--flavour" in done.stdout

@@ -4,7 +4,7 @@
 ``config`` or the environment:
 
 ``BALIS_CONFIG``   the libraries file (default: $BALIS_CONFIG, else config/libraries.yaml)
-``CONSORTIUM``     an already loaded ``broker.config.Consortium`` (tests, ``balis demo``)
+``CONSORTIUM``     an already loaded ``broker.kernel.config.Consortium`` (tests, ``balis demo``)
 ``PORTAL_DIR``     the consortium's Markdown pages (default: instance/portal if it exists,
                    else ``portal/`` beside the libraries file, as config/portal/ is)
 ``SECRET_KEY``     signs session cookies (default: $BALIS_SECRET_KEY, else a key kept in
@@ -27,9 +27,9 @@ from typing import Any
 
 from flask import Flask
 
-from broker import config as config_module
-from broker.config import Consortium
-from broker.store import MemoryStore, store_from_env
+from broker.kernel import config as config_module
+from broker.kernel.config import Consortium
+from broker.search.store import MemoryStore, store_from_env
 from web.bridge import BrokerBridge
 from web.searching import Searches
 
@@ -45,7 +45,7 @@ class Balis:
         self.bridge = bridge
         self.searches = Searches(bridge)
         self.portal_dir = portal_dir
-        self.union = None  # broker.frontdoor.UnionCatalogue, made on first SRU request
+        self.union = None  # broker.catalogues.union.UnionCatalogue, made on first SRU request
         self._closers: list[Callable[[], None]] = [bridge.close]
 
     def on_close(self, closer: Callable[[], None]) -> None:
@@ -87,17 +87,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["balis"] = balis
     atexit.register(bridge.close)
 
-    from web import api, frontdoor, i18n, pages, portal, security
+    from web import api, i18n, pages, portal, security, union_sru
 
     i18n.init_app(app)
     security.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(portal.bp)
-    app.register_blueprint(frontdoor.bp)
-    from web import ill_views
+    app.register_blueprint(union_sru.bp)
+    from web import ill_context
 
-    ill_views.init_app(app)
+    ill_context.init_app(app)
     return app
 
 

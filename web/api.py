@@ -14,8 +14,8 @@ import pymarc
 import yaml
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from broker import directory
-from broker.errors import BalisError
+from broker.kernel import directory
+from broker.kernel.errors import BalisError
 from web import get_balis
 from web.searching import SearchGone, page_request
 

@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
-from broker.errors import AuthenticationFailed, ValidationFailed
-from ill.views import Actor
+from broker.kernel.errors import AuthenticationFailed, ValidationFailed
+from ill.values import Actor
 from web.i18n import translate as _
-from web.ill_views import USER_KEY, current_actor, ill, service, status_of
+from web.ill_context import USER_KEY, current_actor, ill, service, status_of
 
 bp = Blueprint("auth", __name__)
 

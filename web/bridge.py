@@ -16,9 +16,9 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from broker.broker import Broker
-from broker.config import Consortium
-from broker.store import SessionStore
+from broker.kernel.config import Consortium
+from broker.search.fanout import Broker
+from broker.search.store import SessionStore
 
 logger = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ import datetime as dt
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from broker.errors import BalisError
+from broker.kernel.errors import BalisError
 from web.i18n import translate as _
-from web.ill_views import ill, refused, require_staff, service
+from web.ill_context import ill, refused, require_staff, service
 
 bp = Blueprint("ill_admin", __name__, url_prefix="/ill/staff")
 

@@ -12,9 +12,9 @@ import datetime as dt
 
 from flask import Blueprint, jsonify, request
 
-from broker.errors import BalisError, Throttled, ValidationFailed
-from ill.views import Actor
-from web.ill_views import current_actor, ill, service, status_of
+from broker.kernel.errors import BalisError, Throttled, ValidationFailed
+from ill.values import Actor
+from web.ill_context import current_actor, ill, service, status_of
 
 bp = Blueprint("ill_api", __name__, url_prefix="/api")
 

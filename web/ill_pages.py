@@ -18,13 +18,13 @@ from flask import (
     url_for,
 )
 
-from broker.errors import BalisError, ValidationFailed
+from broker.kernel.errors import BalisError, ValidationFailed
 from ill.service import statistics_rows, to_csv
-from ill.views import Actor
+from ill.values import Actor
 from web import get_balis
 from web.auth import logged_in
 from web.i18n import translate as _
-from web.ill_views import ill, refused, require_staff, service, status_of
+from web.ill_context import ill, refused, require_staff, service, status_of
 from web.searching import SearchGone
 
 bp = Blueprint("ill", __name__, url_prefix="/ill")

@@ -23,11 +23,12 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
-from broker import directory, rank
-from broker.errors import BalisError
+from broker.kernel import directory
+from broker.kernel.errors import BalisError
+from broker.search import rank
 from web import get_balis
 from web.i18n import translate as _
-from web.ill_views import ill
+from web.ill_context import ill
 from web.portal import latest_news
 from web.searching import PageRequest, SearchGone, page_request
 

@@ -10,9 +10,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from broker import rank
-from broker.merge import Cluster
-from broker.session import SearchSession
+from broker.search import rank
+from broker.search.merge import Cluster
+from broker.search.session import SearchSession
 from web.bridge import BrokerBridge
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from broker.errors import ProtocolError
+from broker.kernel.errors import ProtocolError
 
 UNIVERSAL, APPLICATION, CONTEXT, PRIVATE = 0, 1, 2, 3
 

@@ -13,7 +13,7 @@ import itertools
 import logging
 import os
 
-from broker.errors import ConnectorTimeout, Diagnostic, ProtocolError, Unreachable
+from broker.kernel.errors import ConnectorTimeout, Diagnostic, ProtocolError, Unreachable
 from connectors.z3950 import ber, pdu
 
 logger = logging.getLogger(__name__)

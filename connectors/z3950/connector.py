@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from broker.config import Library
-from broker.cql import Node
-from broker.errors import Diagnostic, Unreachable, UnsupportedQuery
+from broker.kernel.config import Library
+from broker.kernel.cql import Node
+from broker.kernel.errors import Diagnostic, Unreachable, UnsupportedQuery
 from connectors.base import Connector, SearchPage
 from connectors.z3950 import pdu
 from connectors.z3950.client import Z3950Client
@@ -39,7 +39,7 @@ class Z3950Connector(Connector):
 
     def _new_client(self) -> Z3950Client:
         return Z3950Client(self.config.host, self.config.port, self.config.database,
-                           charset=_python_charset(self.config.encoding),
+                           charset=python_charset(self.config.encoding),
                            timeout=self.config.timeout)
 
     async def search(self, query: Node, *, start: int = 1, count: int | None = None
@@ -146,6 +146,6 @@ class Z3950Connector(Connector):
         await asyncio.gather(*(client.close() for client in idle), return_exceptions=True)
 
 
-def _python_charset(encoding: str) -> str:
+def python_charset(encoding: str) -> str:
     # Terms in MARC-8 are only safe as ASCII; Python has no MARC-8 encoder.
     return "ascii" if encoding == "marc-8" else encoding

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from broker.errors import ProtocolError
+from broker.kernel.errors import ProtocolError
 from connectors.z3950 import ber
 from connectors.z3950.ber import CONTEXT, UNIVERSAL, Node
 from connectors.z3950.diagnostics import bib1_message

@@ -7,9 +7,9 @@ structure (phrase) and truncation attributes unless the map already fixes them.
 
 from __future__ import annotations
 
-from broker.cql import Boolean, Clause, Node
-from broker.errors import ConfigError, UnsupportedQuery
-from broker.pqf import PqfBoolean, PqfNode
+from broker.kernel.cql import Boolean, Clause, Node
+from broker.kernel.errors import ConfigError, UnsupportedQuery
+from broker.kernel.pqf import PqfBoolean, PqfNode
 from connectors.z3950 import ber
 from connectors.z3950.ber import CONTEXT, UNIVERSAL
 from connectors.z3950.pdu import BIB1_ATTRIBUTES
@@ -126,7 +126,7 @@ def to_pqf(node: Node, indexes: dict[str, str]) -> str:
     return f'{attrs} "{term}"'
 
 
-# --- native queries: a librarian's PQF (broker.pqf), such as a harvest's all_records query --
+# --- native queries: a librarian's PQF (broker.kernel.pqf), such as a harvest's all_records query --
 
 
 def encode_pqf(node: PqfNode, charset: str) -> bytes:

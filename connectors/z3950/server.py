@@ -27,9 +27,9 @@ from dataclasses import dataclass
 import pymarc
 from pymarc.marcxml import record_to_xml_node
 
-from broker.catalogue import Catalogue, ResultSet
-from broker.cql import Node
-from broker.errors import ConnectorError, ProtocolError, QueryError, UnsupportedQuery
+from broker.kernel.cql import Node
+from broker.kernel.errors import ConnectorError, ProtocolError, QueryError, UnsupportedQuery
+from connectors.catalogue import Catalogue, ResultSet
 from connectors.z3950 import ber, pdu
 from connectors.z3950 import server_pdu as spdu
 from connectors.z3950.server_pdu import Bib1

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from broker.cql import Boolean, Clause, Node
-from broker.errors import ProtocolError
+from broker.kernel.cql import Boolean, Clause, Node
+from broker.kernel.errors import ProtocolError
 from connectors.z3950 import ber, pdu
 from connectors.z3950.ber import CONTEXT, UNIVERSAL
 from connectors.z3950.pdu import _ctx, _reference, _string

@@ -1,7 +1,7 @@
 """Consortium configurations over the test peers (tests/peers), for the broker's tests.
 
 A member is a plain dict in the libraries file's shape; ``consortium(...)`` writes the
-file (JSON is YAML) and loads it with ``broker.config.loads``, so every test goes through
+file (JSON is YAML) and loads it with ``broker.kernel.config.loads``, so every test goes through
 the same validation a real libraries file does.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from peers.servers import free_port
 
-from broker.config import Consortium, loads
+from broker.kernel.config import Consortium, loads
 
 
 def member(lid: str, protocol: str | None = None, url: str | None = None, *,

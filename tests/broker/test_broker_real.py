@@ -21,10 +21,10 @@ from peers.fixtures import PROBES
 from peers.servers import yaz_client_hits
 from pypinyin import Style, lazy_pinyin
 
-from broker import rank
-from broker.broker import Broker
-from broker.errors import BalisError, QueryError, UsageError
-from connectors.sru import SruConnector
+from broker.kernel.errors import BalisError, QueryError, UsageError
+from broker.search import rank
+from broker.search.fanout import Broker
+from connectors.sru.client import SruConnector
 from connectors.z3950.client import Z3950Client
 from connectors.z3950.connector import Z3950Connector
 

@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from broker.config import loads
-from broker.errors import ConfigError
+from broker.kernel.config import loads
+from broker.kernel.errors import ConfigError
 
 GOOD = textwrap.dedent("""\
     consortium: {name: BALIS, max_selected: 10}

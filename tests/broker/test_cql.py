@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from broker.cql import Boolean, Clause, parse, to_cql
-from broker.errors import QueryError
+from broker.kernel.cql import Boolean, Clause, parse, to_cql
+from broker.kernel.errors import QueryError
 
 
 def test_bare_term_searches_any():

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from peers.servers import free_port
 
-from broker import config as config_module
-from broker import demo_data
+from broker.demo import data as demo_data
+from broker.kernel import config as config_module
 from marc import normalize, read_file
 from marc.normalization.text import isbn13, issn
 
-BALIS = ["balis"] if shutil.which("balis") else [sys.executable, "-m", "broker.cli"]
+BALIS = ["balis"] if shutil.which("balis") else [sys.executable, "-m", "balis"]
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +178,7 @@ def test_flavours_and_encodings_on_disk(data_dir, plans):
 
 def test_same_book_merges_across_flavours(catalogues):
     """A book held by a MARC21 and a CNMARC member: the two normalize to one key."""
-    from broker.merge import work_key
+    from broker.search.merge import work_key
 
     by_isbn: dict[str, dict[str, object]] = {}
     for records in catalogues.values():
@@ -203,7 +203,7 @@ def test_same_book_merges_across_flavours(catalogues):
 def test_committed_demo_config_is_the_generated_one(directory, plans):
     text = demo_data.render_config(directory, plans)
     assert demo_data.DEMO_CONFIG.read_text("utf-8") == text, \
-        "config/demo.yaml is out of date: run python -m broker.demo_data"
+        "config/demo.yaml is out of date: run python -m broker.demo.data"
 
 
 def test_demo_config_mirrors_the_real_directory(directory, plans):
@@ -234,7 +234,7 @@ def test_moved_ports(directory, plans):
 
 
 def test_balis_demo_check(data_dir):
-    pytest.importorskip("connectors.sru_server")
+    pytest.importorskip("connectors.sru.server")
     pytest.importorskip("connectors.z3950.server")
     base = free_port_base()
     done = balis("demo", "--check", "--data-dir", str(data_dir), "--port-base", str(base))
@@ -253,7 +253,7 @@ def test_balis_demo_check(data_dir):
 
 
 def test_balis_demo_runs_until_interrupted(data_dir, tmp_path):
-    pytest.importorskip("connectors.sru_server")
+    pytest.importorskip("connectors.sru.server")
     pytest.importorskip("connectors.z3950.server")
     base = free_port_base()
     web_port = free_port()
@@ -305,7 +305,7 @@ def test_balis_demo_runs_until_interrupted(data_dir, tmp_path):
 
 
 def test_port_in_use_is_a_user_error(data_dir):
-    pytest.importorskip("connectors.sru_server")
+    pytest.importorskip("connectors.sru.server")
     pytest.importorskip("connectors.z3950.server")
     base = free_port_base()
     with socket.socket() as blocker:

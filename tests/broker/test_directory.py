@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from broker import directory
-from broker.cli import main
-from broker.config import load, loads
-from broker.errors import UsageError
+from balis.cli import main
+from broker.kernel import directory
+from broker.kernel.config import load, loads
+from broker.kernel.errors import UsageError
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "libraries.yaml"
 

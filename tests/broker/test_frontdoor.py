@@ -1,4 +1,4 @@
-"""The union front door (broker/frontdoor.py): the consortium as one catalogue, served by
+"""The union front door (broker/catalogues/union.py): the consortium as one catalogue, served by
 our SRU server, over real members (tests/peers' Zebra reached by Z39.50 as ``za`` and by
 SRU as ``zb``: the same books, so every record must merge into one held by both).
 """
@@ -17,14 +17,14 @@ from peer_consortium import consortium, dead, za, zb
 from peers.catalogues import LoopThread, yaz_client_sru
 from peers.fixtures import PROBES
 
-from broker.broker import Broker
-from broker.config import loads
-from broker.cql import parse
-from broker.errors import ConnectorError
-from broker.frontdoor import UnionCatalogue, cluster_marc, holding_field, record_marc
-from broker.merge import Merger
-from connectors.sru import SruConnector, parse_response
-from connectors.sru_server import BALIS_NS, SruServer, handle
+from broker.catalogues.union import UnionCatalogue, cluster_marc, holding_field, record_marc
+from broker.kernel.config import loads
+from broker.kernel.cql import parse
+from broker.kernel.errors import ConnectorError
+from broker.search.fanout import Broker
+from broker.search.merge import Merger
+from connectors.sru.client import SruConnector, parse_response
+from connectors.sru.server import BALIS_NS, SruServer, handle
 from marc import Holding, normalize, read_file
 
 QUERY = "title=中国发展报告"

@@ -1,4 +1,4 @@
-"""LocalCatalogue: a MARC file as a searchable catalogue (broker/local.py)."""
+"""LocalCatalogue: a MARC file as a searchable catalogue (broker/catalogues/marc_file.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import time
 import pytest
 from pymarc import Field, Indicators, Record, Subfield
 
-from broker.cql import Boolean, Clause, parse
-from broker.demo_data import iso2709
-from broker.errors import UnsupportedQuery
-from broker.local import LocalCatalogue, isbn_keys, phrase_form
+from broker.catalogues.marc_file import LocalCatalogue, isbn_keys, phrase_form
+from broker.demo.data import iso2709
+from broker.kernel.cql import Boolean, Clause, parse
+from broker.kernel.errors import UnsupportedQuery
 from marc.normalization.text import isbn13
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from broker.merge import Merger, edition_key, fold, work_key
+from broker.search.merge import Merger, edition_key, fold, work_key
 from marc import Holding, Record
 
 

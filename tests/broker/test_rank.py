@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pypinyin import Style, lazy_pinyin
 
-from broker import rank
-from broker.cql import parse
-from broker.merge import Cluster, Merger
+from broker.kernel.cql import parse
+from broker.search import rank
+from broker.search.merge import Cluster, Merger
 from marc import Record
 
 

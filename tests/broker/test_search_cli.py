@@ -12,7 +12,7 @@ import pytest
 from peer_consortium import config_text, dead, m, member, za, zb
 from peers.fixtures import PROBES
 
-BALIS = ["balis"] if shutil.which("balis") else [sys.executable, "-m", "broker.cli"]
+BALIS = ["balis"] if shutil.which("balis") else [sys.executable, "-m", "balis"]
 RESULT_KEYS = {"query", "done", "elapsed_ms", "total_hits", "libraries", "records"}
 LIBRARY_KEYS = {"id", "name", "status", "hits", "fetched", "elapsed_ms", "error"}
 RECORD_KEYS = {"id", "format", "title", "subtitle", "responsibility", "authors", "publisher",

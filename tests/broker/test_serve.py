@@ -31,7 +31,7 @@ def _start(tmp_path, zebra) -> tuple[subprocess.Popen, int, int]:
                     encoding="utf-8")
     http, z3950 = free_port(), free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "broker.cli", "serve", "--config", str(path), "--port",
+        [sys.executable, "-m", "balis", "serve", "--config", str(path), "--port",
          str(http), "--z3950-port", str(z3950)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
     started = time.monotonic()
@@ -80,7 +80,7 @@ def test_union_front_door_over_z3950_and_sru(tmp_path, zebra):
 
 
 def test_serve_refuses_a_bad_port(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "broker.cli", "serve", "--port", "70000"],
+    done = subprocess.run([sys.executable, "-m", "balis", "serve", "--port", "70000"],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 2
     assert "--port must be a TCP port number" in done.stderr

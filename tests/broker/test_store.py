@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from broker.broker import Broker
-from broker.config import Consortium, load, loads
-from broker.cql import parse
-from broker.session import SearchSession
-from broker.store import (
+from broker.kernel.config import Consortium, load, loads
+from broker.kernel.cql import parse
+from broker.search.fanout import Broker
+from broker.search.session import SearchSession
+from broker.search.store import (
     MemoryStore,
     RedisStore,
     apply_state,
@@ -209,9 +209,9 @@ def test_a_separate_process_reads_the_session(zebra, redis_server, prefix, tmp_p
     session_id, snapshot = run(go())
     script = textwrap.dedent("""
         import asyncio, json, sys
-        from broker.broker import Broker
-        from broker.config import load
-        from broker.store import RedisStore
+        from broker.search.fanout import Broker
+        from broker.kernel.config import load
+        from broker.search.store import RedisStore
 
         async def main(config, url, prefix, session_id):
             store = RedisStore(url, 60, prefix=prefix)
@@ -474,7 +474,7 @@ def test_store_from_env():
 
 
 def test_memory_store_needs_no_redis_import():
-    code = ("import sys, broker.broker, broker.store; "
+    code = ("import sys, broker.search.fanout, broker.search.store; "
             "print('redis' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, cwd=Path(__file__).parent)

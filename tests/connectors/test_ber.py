@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from broker.errors import ProtocolError
+from broker.kernel.errors import ProtocolError
 from connectors.z3950 import ber
 from connectors.z3950.ber import CONTEXT, UNIVERSAL
 

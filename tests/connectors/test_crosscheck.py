@@ -1,6 +1,6 @@
 """Our own connectors, pointed at a local catalogue, answer as Zebra does over the same records.
 
-A ``LocalCatalogue`` (broker/local.py) is built over exactly the records the Zebra peer's
+A ``LocalCatalogue`` (broker/catalogues/marc_file.py) is built over exactly the records the Zebra peer's
 ``marc21`` and ``unimarc`` databases hold (the same files, converted by the same function,
 ``peers.servers.marcxml_records``) and served by our ``Z3950Server`` and ``SruServer`` on
 127.0.0.1. For every probe of ``peers.fixtures.PROBES`` in the broker's own CQL (``rec.id``
@@ -24,11 +24,11 @@ from peers.catalogues import LoopThread
 from peers.fixtures import PROBES
 from peers.servers import DATABASES, marcxml_records, write_collection, yaz_client_hits
 
-from broker.config import ConnectorConfig, Library
-from broker.cql import parse
-from broker.local import LocalCatalogue
-from connectors.sru import SruConnector
-from connectors.sru_server import SruServer
+from broker.catalogues.marc_file import LocalCatalogue
+from broker.kernel.config import ConnectorConfig, Library
+from broker.kernel.cql import parse
+from connectors.sru.client import SruConnector
+from connectors.sru.server import SruServer
 from connectors.z3950.connector import Z3950Connector
 from connectors.z3950.server import Z3950Server
 

@@ -14,10 +14,10 @@ import time
 
 import pytest
 
-from broker.config import ConnectorConfig, Library
-from broker.cql import parse
-from broker.errors import ConnectorTimeout, ProtocolError, Unreachable
-from connectors.sru import SruConnector
+from broker.kernel.config import ConnectorConfig, Library
+from broker.kernel.cql import parse
+from broker.kernel.errors import ConnectorTimeout, ProtocolError, Unreachable
+from connectors.sru.client import SruConnector
 from connectors.z3950 import ber
 from connectors.z3950.ber import CONTEXT
 from connectors.z3950.connector import Z3950Connector
@@ -266,7 +266,7 @@ def test_sru_hang_times_out():
 
 
 def test_sru_body_over_the_cap_is_refused(monkeypatch):
-    import connectors.sru as sru
+    import connectors.sru.client as sru
 
     monkeypatch.setattr(sru, "MAX_RESPONSE", 256 * 1024)
     result, _ = asyncio.run(_run_sru(FakeHttp("200 OK", b"<a>" + b"x" * 65536, chunks=8)))

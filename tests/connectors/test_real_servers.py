@@ -14,10 +14,10 @@ import pytest
 from peers.fixtures import PROBES
 from peers.servers import YazZtest, ZebraServer, yaz_client_fetch, yaz_client_hits
 
-from broker.config import ConnectorConfig, Library
-from broker.cql import parse
-from broker.errors import ConnectorTimeout, Diagnostic, ProtocolError
-from connectors.sru import SruConnector
+from broker.kernel.config import ConnectorConfig, Library
+from broker.kernel.cql import parse
+from broker.kernel.errors import ConnectorTimeout, Diagnostic, ProtocolError
+from connectors.sru.client import SruConnector
 from connectors.z3950.client import Z3950Client
 from connectors.z3950.connector import Z3950Connector
 from connectors.z3950.rpn import to_pqf
@@ -174,7 +174,7 @@ def test_unsupported_index_is_a_readable_diagnostic(zebra):
 
 
 def test_query_a_library_cannot_express(zebra):
-    from broker.errors import UnsupportedQuery
+    from broker.kernel.errors import UnsupportedQuery
 
     plain = Library("peer", "Peer", "test", connector=ConnectorConfig(
         protocol="z3950", url=zebra.z3950_url("marc21")))
@@ -250,7 +250,7 @@ def test_sru_string_packing_from_zebra(zebra):
     import urllib.parse
     import urllib.request
 
-    from connectors.sru import parse_response
+    from connectors.sru.client import parse_response
 
     params = urllib.parse.urlencode({
         "version": "1.2", "operation": "searchRetrieve", "query": "dc.title=summerland",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.sru import parse_response
+from connectors.sru.client import parse_response
 from marc.marcxml import element_to_record
 from marc.normalization import normalize
 

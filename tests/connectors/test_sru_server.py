@@ -1,7 +1,7 @@
-"""Our SRU server (connectors/sru_server.py) serving small in-test catalogues.
+"""Our SRU server (connectors/sru/server.py) serving small in-test catalogues.
 
 The answers are checked three ways: against the catalogue itself (what it finds for the
-query), through our own SRU client (connectors.sru.SruConnector) in versions 1.1, 1.2 and
+query), through our own SRU client (connectors.sru.client.SruConnector) in versions 1.1, 1.2 and
 2.0, and through YAZ's yaz-client (SRW/SOAP, GET and POST), the reference client.
 """
 
@@ -20,11 +20,11 @@ import pytest
 from lxml import etree
 from peers.catalogues import LoopThread, MemoryCatalogue, MemoryResultSet, yaz_client_sru
 
-from broker.config import loads
-from broker.cql import parse
-from broker.errors import ConnectorError, Diagnostic, QueryError, UnsupportedQuery
-from connectors.sru import SruConnector, parse_response
-from connectors.sru_server import (
+from broker.kernel.config import loads
+from broker.kernel.cql import parse
+from broker.kernel.errors import ConnectorError, Diagnostic, QueryError, UnsupportedQuery
+from connectors.sru.client import SruConnector, parse_response
+from connectors.sru.server import (
     DEFAULT_MAXIMUM_RECORDS,
     MAXIMUM_RECORDS,
     SruServer,
@@ -378,7 +378,7 @@ def test_our_connector_reports_the_missing_database(server):
     ('"abc', 10), ("a " * 1001, 10),
 ])
 def test_each_parser_message_has_its_diagnostic(query, code):
-    """Pins broker.cql's messages to SRU codes: a reworded message fails here."""
+    """Pins broker.kernel.cql's messages to SRU codes: a reworded message fails here."""
     with pytest.raises(QueryError) as caught:
         parse(query)
     assert query_diagnostic(caught.value).code == code, str(caught.value)
@@ -401,7 +401,7 @@ class _Failing:
     (QueryError("unknown index 'x': use one of ..."), 200, 16),
 ])
 def test_catalogue_failures(exc, status, code, caplog):
-    with caplog.at_level(logging.ERROR, logger="connectors.sru_server"):
+    with caplog.at_level(logging.ERROR, logger="connectors.sru.server"):
         got_status, kind, body = asyncio.run(handle(
             {"query": "perl"}, {"db": _Failing(exc)}, base_url="http://h/db", database="db"))
     assert (got_status, diagnostic_of(body)[0]) == (status, code)

@@ -22,9 +22,9 @@ import threading
 import pytest
 from peers.servers import yaz_client_fetch, yaz_client_hits, yaz_client_run
 
-from broker.config import ConnectorConfig, Library
-from broker.cql import Boolean, Clause, Node, parse
-from broker.errors import Diagnostic, QueryError, Unreachable, UnsupportedQuery
+from broker.kernel.config import ConnectorConfig, Library
+from broker.kernel.cql import Boolean, Clause, Node, parse
+from broker.kernel.errors import Diagnostic, QueryError, Unreachable, UnsupportedQuery
 from connectors.z3950 import ber, pdu, server_pdu
 from connectors.z3950.ber import CONTEXT
 from connectors.z3950.client import Z3950Client
@@ -815,7 +815,7 @@ def test_a_gb18030_catalogue_is_served_in_gb18030(catalogues, no_errors):
 
 @pytest.fixture(scope="module")
 def local_catalogues(marc_data):
-    local = pytest.importorskip("broker.local")
+    local = pytest.importorskip("broker.catalogues.marc_file")
     return {
         "local21": local.LocalCatalogue(marc_data / "pymarc/test.dat", name="local21"),
         "localcn": local.LocalCatalogue(marc_data / "derived/bnu_cnmarc.utf8.iso",

@@ -15,7 +15,7 @@ from pathlib import Path
 from lxml import etree
 from peers.servers import MARC_NS, ZebraServer, marcxml_records, shared_marc_dir, yaz_client_run
 
-BALIS = ["balis"] if shutil.which("balis") else [sys.executable, "-m", "broker.cli"]
+BALIS = ["balis"] if shutil.which("balis") else [sys.executable, "-m", "balis"]
 ALL_RECORDS_PQF = '@attr 1=_ALLRECORDS @attr 2=103 ""'
 _ISO_ID = re.compile(rb"\x1e(bulk\d{6})\x1e")
 

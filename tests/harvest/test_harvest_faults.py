@@ -15,8 +15,8 @@ import pytest
 from harvest_helpers import iso_ids
 from peers.servers import HOST, free_port
 
-from broker.config import ConnectorConfig, Library
-from broker.harvest import Harvest, HarvestOptions
+from broker.harvest.harvester import Harvest, HarvestOptions
+from broker.kernel.config import ConnectorConfig, Library
 
 FAST = {"backoff": 0.01, "backoff_cap": 0.05}
 

@@ -18,7 +18,7 @@ from harvest_helpers import (
     yaz_client_dump,
 )
 
-from broker.harvest_queue import JOB_RETRIES, QUEUE_NAME
+from broker.harvest.queue import JOB_RETRIES, QUEUE_NAME
 
 BULK = 2000
 

@@ -6,9 +6,9 @@ import textwrap
 
 import pytest
 
-from broker.config import DEFAULT_ALL_RECORDS, loads
-from broker.errors import ConfigError, QueryError
-from broker.pqf import PqfBoolean, PqfTerm, parse_pqf
+from broker.kernel.config import DEFAULT_ALL_RECORDS, loads
+from broker.kernel.errors import ConfigError, QueryError
+from broker.kernel.pqf import PqfBoolean, PqfTerm, parse_pqf
 
 CONFIG = textwrap.dedent("""\
     consortium: {name: BALIS}

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from ill_helpers import CONSORTIUM_YAML, PASSWORD, Clock, People
 
-from broker.config import Consortium, loads
+from broker.kernel.config import Consortium, loads
 from ill.db import Database
 from ill.service import IllService, IllSettings
 

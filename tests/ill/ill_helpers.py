@@ -8,7 +8,7 @@ from peers.ill_databases import PASSWORD, START, Clock  # noqa: F401  (used via 
 
 from ill.db import Database
 from ill.service import IllService
-from ill.views import Actor
+from ill.values import Actor
 
 # Small on purpose: the tests name these policies. nlc never lets readers cancel (as in
 # config/libraries.yaml); ruc lends nothing; cnu fines 0.5 yuan a day.

@@ -7,7 +7,13 @@ import pytest
 from ill_helpers import PASSWORD
 from sqlalchemy import select
 
-from broker.errors import AuthenticationFailed, Conflict, Forbidden, Throttled, ValidationFailed
+from broker.kernel.errors import (
+    AuthenticationFailed,
+    Conflict,
+    Forbidden,
+    Throttled,
+    ValidationFailed,
+)
 from ill import passwords
 from ill.models import ApiToken, User
 

@@ -12,7 +12,7 @@ import pytest
 from ill_helpers import PASSWORD, form, walk
 from sqlalchemy import func, select
 
-from broker.errors import BalisError, Conflict
+from broker.kernel.errors import BalisError, Conflict
 from ill.models import Event, Request
 
 ROUNDS = 6

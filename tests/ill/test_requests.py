@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from ill_helpers import form, walk
 
-from broker.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from broker.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ill.service import IllService, IllSettings
 
 
@@ -144,7 +144,7 @@ def test_nlc_requests_are_never_cancelled_by_the_reader(db, svc, people):
 
 
 def test_the_real_directory_gives_nlc_no_cancel_window():
-    from broker.config import load
+    from broker.kernel.config import load
 
     assert load("config/libraries.yaml").library("nlc").ill.cancel_window_minutes == 0
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from ill_helpers import START, form
 
-from broker.errors import Forbidden, ValidationFailed
+from broker.kernel.errors import Forbidden, ValidationFailed
 from ill.service import statistics_rows, to_csv
 from ill.stats import percentile
 

@@ -8,8 +8,8 @@ import sys
 import pytest
 from sqlalchemy import func, select
 
-from broker.cli import main
-from broker.config import load
+from balis.cli import main
+from broker.kernel.config import load
 from ill import demo
 from ill.db import Database
 from ill.models import User
@@ -74,7 +74,7 @@ def test_user_add_as_a_command_creates_the_default_database(tmp_path, password_f
     """Installed console script, default location: instance/balis.sqlite3 under cwd."""
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     done = subprocess.run(
-        [sys.executable, "-m", "broker.cli", "--config",
+        [sys.executable, "-m", "balis", "--config",
          str(__import__("pathlib").Path(CONFIG).resolve()), "user", "add", "--login",
          "admin1", "--role", "admin", "--password-file", "-"],
         input="s3cret-pass\n", capture_output=True, text=True, cwd=tmp_path, env={

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from ill_helpers import form
 
-from broker.errors import Conflict, ValidationFailed
+from broker.kernel.errors import Conflict, ValidationFailed
 
 REQUIRED = {"title": "请填写题名", "year": "请填写出版年", "call_number": "请填写索书号",
             "lender": "请选择出借馆", "delivery": "请选择取书方式"}

@@ -10,7 +10,7 @@ import yaml
 from ill_helpers import form
 from sqlalchemy import update
 
-from broker.errors import ConfigError, Conflict, Forbidden, ValidationFailed
+from broker.kernel.errors import ConfigError, Conflict, Forbidden, ValidationFailed
 from ill.models import Request
 from ill.workflow import DELIVERIES, ISO18626_STATUSES, ROLES, STATES_FILE, WORKFLOW, load
 

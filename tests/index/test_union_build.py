@@ -1,4 +1,4 @@
-"""Building a union index (broker/union_index.py) and its statistics (broker/union_stats.py)."""
+"""Building a union index (broker/union_index/build.py) and its statistics (broker/union_index/stats.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from union_data import CLUSTERS, HARVESTS, HOLDERS, SHARED, UNIQUE, write_harvests, write_jsonl
 
-from broker import demo_data
-from broker.errors import IndexFileError, SourceOpenError, UsageError
-from broker.merge import Merger
-from broker.union_index import Source, build, connect, parse_source, raw_marc, read_source
-from broker.union_stats import render, stats
+from broker.demo import data as demo_data
+from broker.kernel.errors import IndexFileError, SourceOpenError, UsageError
+from broker.search.merge import Merger
+from broker.union_index.build import Source, build, connect, parse_source, raw_marc, read_source
+from broker.union_index.stats import render, stats
 from marc import Record, read_file
 
 # The files of the Zebra test peer's databases (tests/peers/servers.py), as harvests.

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from union_data import HARVESTS, write_harvests, write_jsonl
 
-BALIS = ["balis"] if shutil.which("balis") else [sys.executable, "-m", "broker.cli"]
+BALIS = ["balis"] if shutil.which("balis") else [sys.executable, "-m", "balis"]
 
 
 def balis(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

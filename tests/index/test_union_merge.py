@@ -1,4 +1,4 @@
-"""The merge of a union index's records (broker/merge.py aggregators), live and restored."""
+"""The merge of a union index's records (broker/search/merge.py aggregators), live and restored."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import json
 
 from union_data import book, consortium_of, local_member, write_harvests
 
-from broker.broker import Broker
-from broker.merge import Merger
-from broker.store import dump_session, load_session
-from broker.union_index import build, parse_source
+from broker.search.fanout import Broker
+from broker.search.merge import Merger
+from broker.search.store import dump_session, load_session
+from broker.union_index.build import build, parse_source
 from marc import Holding
 
 

@@ -1,9 +1,9 @@
-"""Searching a union index as a ``protocol: local`` member (connectors/local_index.py).
+"""Searching a union index as a ``protocol: local`` member (connectors/local/connector.py).
 
 The hand-made harvests of ``union_data`` check what a reader sees through the Broker
 (clusters carrying every holder's holdings, CJK words, traditional characters). The demo
 consortium's 46 catalogues check the query semantics at scale: for each query the index must
-find exactly the clusters of the records ``broker.local.LocalCatalogue`` (the demo servers'
+find exactly the clusters of the records ``broker.catalogues.marc_file.LocalCatalogue`` (the demo servers'
 engine, itself checked against Zebra) finds in the same files.
 """
 
@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 from union_data import consortium_of, local_member, write_harvests
 
-from broker import demo_data
-from broker.broker import Broker
-from broker.config import ConnectorConfig, Library, load
-from broker.cql import parse
-from broker.errors import ConfigError
-from broker.local import LocalCatalogue
-from broker.union_index import Source, build, parse_source
-from connectors import create
-from connectors.local_index import LocalIndexConnector, open_index
+from broker.catalogues.marc_file import LocalCatalogue
+from broker.demo import data as demo_data
+from broker.kernel.config import ConnectorConfig, Library, load
+from broker.kernel.cql import parse
+from broker.kernel.errors import ConfigError
+from broker.search.fanout import Broker
+from broker.union_index.build import Source, build, parse_source
+from connectors.local.connector import LocalIndexConnector, open_index
+from connectors.registry import create_connector
 from marc import normalize
 
 
@@ -157,7 +157,7 @@ def test_config_local_libraries(tmp_path):
     assert union.path == str((tmp_path / "conf" / ".." / "data" / "union.sqlite").absolute())
     assert union.max_records == 5 and union.url.startswith("file:///")
     assert cons.library("abs").connector.path == str(tmp_path / "u.sqlite")
-    assert isinstance(create(cons.library("union")), LocalIndexConnector)
+    assert isinstance(create_connector(cons.library("union")), LocalIndexConnector)
     path.write_text(
         "categories: [{id: t, name: 测试}]\n"
         "libraries:\n"

@@ -5,7 +5,7 @@ The records are fetched from the Zebra peer (tests/peers) with yaz-client, every
 its ``marc21`` and ``unimarc`` databases, and written as the harvest files of two libraries,
 ``zm`` and ``zu``. For the probe queries of ``peers.fixtures.PROBES`` the records the index
 finds must be exactly the records Zebra finds, except where the engines differ by design
-(``DIFFERENCES``, the same ones ``broker.local`` has against Zebra; asserted exactly, so the
+(``DIFFERENCES``, the same ones ``broker.catalogues.marc_file`` has against Zebra; asserted exactly, so the
 list cannot go stale), and the index's hit count must be the number of clusters those
 records form.
 """
@@ -20,11 +20,11 @@ from peers.fixtures import PROBES
 from peers.servers import yaz_client_fetch
 from union_data import consortium_of, local_member, member
 
-from broker.broker import Broker
-from broker.config import ConnectorConfig, Library
-from broker.cql import parse
-from broker.union_index import Source, build
-from connectors.local_index import LocalIndexConnector, matching_records, open_index
+from broker.kernel.config import ConnectorConfig, Library
+from broker.kernel.cql import parse
+from broker.search.fanout import Broker
+from broker.union_index.build import Source, build
+from connectors.local.connector import LocalIndexConnector, matching_records, open_index
 from connectors.z3950.connector import Z3950Connector
 
 ALL_RECORDS = '@attr 1=_ALLRECORDS @attr 2=103 ""'

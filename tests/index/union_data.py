@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from broker.config import Consortium, loads
+from broker.kernel.config import Consortium, loads
 from marc import Holding, Record
 
 

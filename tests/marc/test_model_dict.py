@@ -1,6 +1,6 @@
 """Record.from_dict is the exact inverse of as_dict, over every real record we have.
 
-Sessions shared between web processes travel as JSON (broker/store.py), so a record must
+Sessions shared between web processes travel as JSON (broker/search/store.py), so a record must
 come back from its dict equal, field for field and type for type (tuples, not lists).
 """
 

@@ -1,10 +1,10 @@
 """In-process servers for the consortium's own protocol servers, and a small catalogue.
 
 ``MemoryCatalogue``
-    A ``broker.catalogue.Catalogue`` over records read with ``marc.read_file``: a plain
+    A ``connectors.catalogue.Catalogue`` over records read with ``marc.read_file``: a plain
     word match over the normalized records (a CJK term matches as a substring; right
     truncation on the last word; year relations), enough to give the protocol servers
-    known answers. Not the project's local catalogue (broker/local.py).
+    known answers. Not the project's local catalogue (broker/catalogues/marc_file.py).
 ``LoopThread``
     An asyncio event loop in a daemon thread, so a server built on it answers while the
     test blocks in ``yaz-client`` or in ``asyncio.run`` of its own client.
@@ -26,7 +26,7 @@ from typing import TypeVar
 
 import pymarc
 
-from broker.cql import Boolean, Clause, Node
+from broker.kernel.cql import Boolean, Clause, Node
 from marc import Record, normalize, read_file
 from marc.normalization.text import isbn13
 

@@ -4,7 +4,7 @@ Playwright (sync API).
 
 Two sites, each its own app and waitress server:
 
-* ``demo_site``: the bundled demo consortium (broker.demo): 46 members, each a real SRU or
+* ``demo_site``: the bundled demo consortium (broker.demo.servers): 46 members, each a real SRU or
   Z39.50 server on 127.0.0.1, one slow on purpose (cafa times out) and one down (buu);
 * ``hostile_site``: two members (one SRU, one Z39.50, both our own servers) serving a MARC
   file written here whose titles, names, notes and holdings carry HTML and script.
@@ -30,8 +30,8 @@ from typing import Any
 import pytest
 from pymarc import Field, Indicators, MARCWriter, Record, Subfield
 
-from broker import config as config_module
-from broker.errors import UsageError
+from broker.kernel import config as config_module
+from broker.kernel.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def write_portal(folder: Path) -> Path:
 
 
 def _start_demo(loop: LoopThread, data_dir: Path):
-    from broker.demo import DemoConsortium
+    from broker.demo.servers import DemoConsortium
 
     for _ in range(20):  # another run may hold part of a range: try another
         demo = DemoConsortium(data_dir=data_dir, port_base=random.randrange(30000, 60000 - 64))
@@ -209,7 +209,7 @@ def member_loop() -> Iterator[LoopThread]:
 
 @pytest.fixture(scope="session")
 def demo_site(member_loop, tmp_path_factory) -> Iterator[WebSite]:
-    pytest.importorskip("connectors.sru_server")
+    pytest.importorskip("connectors.sru.server")
     demo = _start_demo(member_loop, tmp_path_factory.mktemp("demo-data"))
     try:
         app = make_app(config_module.load(demo.config), tmp_path_factory.mktemp("demo-web"))
@@ -222,8 +222,8 @@ def demo_site(member_loop, tmp_path_factory) -> Iterator[WebSite]:
 
 @pytest.fixture(scope="session")
 def hostile_site(member_loop, tmp_path_factory) -> Iterator[WebSite]:
-    from broker.local import LocalCatalogue
-    from connectors.sru_server import SruServer
+    from broker.catalogues.marc_file import LocalCatalogue
+    from connectors.sru.server import SruServer
     from connectors.z3950.server import Z3950Server
 
     path = write_hostile_marc(tmp_path_factory.mktemp("hostile") / "hostile.mrc")

@@ -25,7 +25,7 @@ from browser_fixtures import (  # noqa: F401  (session fixtures of the browser t
 from ill_fixtures import ill_config
 from peers.servers import free_port
 
-from broker.config import loads
+from broker.kernel.config import loads
 from web import create_app
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from peers.ill_databases import PASSWORD, Clock
 
-from broker import config as config_module
-from broker.config import Consortium
+from broker.kernel import config as config_module
+from broker.kernel.config import Consortium
 from ill.service import IllSettings
-from ill.views import Actor
+from ill.values import Actor
 
 REPO = Path(__file__).resolve().parents[2]
 QUICK = IllSettings(scrypt_n=2**4)

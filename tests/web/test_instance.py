@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from broker import config as config_module
+from broker.kernel import config as config_module
 from web import create_app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -18,7 +18,7 @@ def test_user_add_and_the_web_app_share_the_instance_database(tmp_path, monkeypa
     (tmp_path / "password").write_text("a-long-password\n", encoding="utf-8")
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        [sys.executable, "-m", "broker.cli", "--config", str(CONFIG), "user", "add",
+        [sys.executable, "-m", "balis", "--config", str(CONFIG), "user", "add",
          "--login", "lisi", "--password-file", "password", "--role", "reader",
          "--library", "pku", "--name", "李四"],
         capture_output=True, text=True, cwd=tmp_path, env=env, check=False)

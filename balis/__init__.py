@@ -1,0 +1,1 @@
+"""The ``balis`` command: the one place that wires the broker, ILL and the web together."""

@@ -1,0 +1,80 @@
+"""The ``balis`` command (CONTRACTS section 1).
+
+Each subcommand lives in its own module with ``register(subparsers, common)``; this module
+only builds the parser, finds the config path and turns user errors into one clean line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from balis import (
+    demo_cmd,
+    directory_cmd,
+    harvest_cmd,
+    index_cmd,
+    marc_cmd,
+    search_cmd,
+    serve_cmd,
+    user_cmd,
+)
+from broker.kernel.errors import BalisError
+
+DEFAULT_CONFIG = Path("config/libraries.yaml")
+_COMMANDS = (directory_cmd, marc_cmd, search_cmd, harvest_cmd, demo_cmd, serve_cmd,
+             index_cmd, user_cmd)
+
+
+def config_path(args: argparse.Namespace) -> Path:
+    """--config (before or after the subcommand), else $BALIS_CONFIG, else the default."""
+    chosen = getattr(args, "config", None) or os.environ.get("BALIS_CONFIG")
+    return Path(chosen) if chosen else DEFAULT_CONFIG
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # --config is accepted on the main parser and on every subcommand; SUPPRESS keeps a
+    # subcommand's absent option from hiding one given before the subcommand name.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                        help="libraries file (default: $BALIS_CONFIG, else "
+                             f"{DEFAULT_CONFIG})")
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                        help="log more (repeat for debug detail)")
+    parser = argparse.ArgumentParser(
+        prog="balis", parents=[common],
+        description="balis-broker: federated catalogue search and interlibrary loan "
+                    "for a library consortium.",
+        epilog="Run 'balis COMMAND --help' for a command's options.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in _COMMANDS:
+        module.register(subparsers, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(getattr(args, "verbose", 0), logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for stream in (sys.stdout, sys.stderr):
+        # Records are Chinese more often than not; never let a C locale turn them into errors.
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(encoding="utf-8", errors="replace")
+    try:
+        return args.handler(args)
+    except BalisError as exc:
+        print(f"balis: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("balis: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader of our output went away (| head): not an error worth a traceback.
+        sys.stderr.close()
+        return 0

@@ -1,0 +1,356 @@
+"""The union front door: the whole consortium as one ``Catalogue`` (connectors/catalogue.py).
+
+A search runs one broker search over the chosen members to its end (every library done or
+timed out) and gives the merged set: one record per cluster, with every library's
+holdings. The protocol servers (connectors/sru/server.py, connectors/z3950/server.py) serve
+it like any other catalogue.
+
+Records. ``UnionCatalogue.flavour`` (``marc21`` by default, or ``unimarc``) is what every
+record of the union is, so a client can trust the record syntax it is told:
+
+- A cluster with a source in that flavour gives that source's MARC as it came (the
+  fullest such source: ``Record.marc()``), its own 852 fields removed.
+- Otherwise (a CNMARC book in a MARC21 union, or a source whose MARC is gone) the record
+  is written from the cluster's normalized record: a deliberately plain crosswalk (title,
+  statement of responsibility, authors, edition, publication, extent, ISBN/ISSN,
+  subjects, classification, language, material type) that loses what normalization does
+  not keep (notes, 880 links, CNMARC's pinyin, local fields). Its 001 is the cluster id.
+- Every record then gets one 852 per holding of every library in the cluster (a library
+  that sent no item gets one with only $a): $a library id, $b location, $h call number,
+  $p barcode, $z status (and a second $z ``due YYYY-MM-DD`` for a loan). UNIMARC has no
+  852 in its bibliographic format (CNMARC keeps items in 905/906); a UNIMARC union uses
+  the same 852 anyway, so one reader of holdings serves both flavours. (Our own
+  normalizer reads 852 holdings only from MARC21 records.)
+
+Hits. The number of merged records is exact once every library's hits have been fetched.
+Searches whose libraries found at most ``exhaust`` records in all are fetched to the end
+at once, so their count is exact. For larger ones the count is an estimate (the
+clusters so far plus the libraries' unfetched records, scaled by the share of fetched
+records that merged into clusters of their own); ``ResultSet.precision`` says
+``estimate`` and ``fetch`` asks the libraries for more as clients page past what was
+fetched (``Broker.fetch_more``). Positions handed out never move: the first round is in
+relevance order, and records that arrive later follow, ranked among themselves.
+
+Result sets are kept ``cache_ttl`` seconds per query (identical searches arriving
+together share one broker search), so an SRU client paging through a result does not
+fan out to every library for each page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import time
+from collections import OrderedDict
+
+import pymarc
+from pymarc import Field, Subfield
+
+from broker.kernel.cql import Node, to_cql
+from broker.kernel.errors import ConnectorError
+from broker.search import rank
+from broker.search.fanout import Broker
+from broker.search.merge import Cluster
+from broker.search.session import SearchSession
+from marc.model import Holding, RawMarc, Record
+
+logger = logging.getLogger(__name__)
+
+FLAVOURS = ("marc21", "unimarc")
+DEFAULT_EXHAUST = 200
+DEFAULT_CACHE_TTL = 120.0
+DEFAULT_CACHE_SIZE = 64
+
+
+class UnionCatalogue:
+    """The consortium (or the libraries ``library_ids``) as one catalogue."""
+
+    def __init__(self, broker: Broker, library_ids: list[str] | None = None, *,
+                 name: str = "union", title: str | None = None, flavour: str = "marc21",
+                 per_library: int | None = None, timeout: float | None = None,
+                 exhaust: int = DEFAULT_EXHAUST, cache_ttl: float = DEFAULT_CACHE_TTL,
+                 cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        if flavour not in FLAVOURS:
+            raise ValueError(f"flavour must be one of {', '.join(FLAVOURS)}, not {flavour!r}")
+        self.broker = broker
+        # Checked now (UsageError/ConfigError), not at the first client's search.
+        self.libraries = broker.select(library_ids)
+        self.library_ids = list(library_ids) if library_ids else None
+        self.name = name
+        consortium = broker.consortium.name
+        self.title = title or f"{consortium} union catalogue"
+        members = ", ".join(library.id for library in self.libraries)
+        self.description = (
+            f"The union catalogue of {consortium}: one search over "
+            f"{len(self.libraries)} member libraries ({members}),"
+            f" merged and de-duplicated; each record carries every library's holdings as "
+            f"852 fields ($a library, $b location, $h call number, $p barcode, $z status).")
+        self.flavour = flavour
+        self.per_library = per_library
+        self.timeout = timeout
+        self.exhaust = exhaust
+        self.cache_ttl = cache_ttl
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, tuple[float, asyncio.AbstractEventLoop,
+                                            asyncio.Future]] = OrderedDict()
+
+    async def search(self, query: Node) -> UnionResultSet:
+        """Search the libraries to the end. Raises QueryError for a bad query and
+        ConnectorError (naming each library's reason) when no library answered."""
+        text = to_cql(query)
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        for key, (expires, _, _) in list(self._cache.items()):
+            if expires <= now:
+                del self._cache[key]
+        entry = self._cache.get(text)
+        if entry is not None and entry[1] is loop:
+            future = entry[2]
+            self._cache.move_to_end(text)
+        else:
+            future = asyncio.ensure_future(self._search(text))
+            self._cache[text] = (now + self.cache_ttl, loop, future)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            current = self._cache.get(text)
+            if current is not None and current[2] is future:
+                del self._cache[text]  # a failure is not remembered
+            raise
+
+    async def _search(self, text: str) -> UnionResultSet:
+        session = await self.broker.search(text, self.library_ids,
+                                           per_library=self.per_library, timeout=self.timeout)
+        await self.broker.wait(session)
+        states = list(session.states.values())
+        if not any(state.status == "ok" for state in states):
+            reasons = "; ".join(f"{s.library.id}: {s.error or s.status}" for s in states)
+            raise ConnectorError(f"no member library answered ({reasons})")
+        result = UnionResultSet(self, session)
+        total = sum(state.hits or 0 for state in states if state.status == "ok")
+        if result.more_available and total <= self.exhaust:
+            await result.fetch_all()
+        return result
+
+
+class UnionResultSet:
+    """The merged records of one union search; positions are 1-based and stable."""
+
+    def __init__(self, catalogue: UnionCatalogue, session: SearchSession) -> None:
+        self.catalogue = catalogue
+        self.session = session
+        self._order: list[Cluster] = rank.order(list(session.merger.clusters), "relevance",
+                                                session.terms)
+        self._placed = {id(cluster) for cluster in self._order}
+        self._lock = asyncio.Lock()
+
+    @property
+    def more_available(self) -> bool:
+        return any(state.has_more for state in self.session.states.values())
+
+    @property
+    def precision(self) -> str:
+        """``exact`` once every library's records are merged, else ``estimate``."""
+        return "estimate" if self.more_available else "exact"
+
+    @property
+    def hits(self) -> int:
+        clusters = len(self.session.merger.clusters)
+        if not self.more_available:
+            return clusters
+        states = self.session.states.values()
+        fetched = sum(state.fetched for state in states)
+        remaining = sum(max(0, (state.hits or 0) - (state.next_start - 1))
+                        for state in states if state.has_more)
+        share = clusters / fetched if fetched else 1.0
+        return clusters + round(remaining * share)
+
+    @property
+    def libraries(self) -> list[dict]:
+        """Each library's state (CONTRACTS section 5's fields), for the client to see."""
+        return [state.as_dict() for state in self.session.states.values()]
+
+    async def fetch(self, start: int, count: int) -> list[pymarc.Record]:
+        if start < 1 or count <= 0:
+            return []
+        end = start + count - 1
+        async with self._lock:
+            if end > len(self._order) and self.more_available:
+                await self.catalogue.broker.fetch_more(self.session, end)
+                self._place_new()
+        records = []
+        for cluster in self._order[start - 1:end]:
+            records.append(cluster_marc(cluster, self.catalogue.flavour))
+            if len(records) % 10 == 0:
+                await asyncio.sleep(0)
+        return records
+
+    async def fetch_all(self) -> None:
+        async with self._lock:
+            await self.catalogue.broker.fetch_more(self.session, 1 << 30)
+            self._place_new()
+
+    def _place_new(self) -> None:
+        new = [c for c in self.session.merger.clusters if id(c) not in self._placed]
+        if new:
+            self._order.extend(rank.order(new, "relevance", self.session.terms))
+            self._placed.update(id(c) for c in new)
+
+
+# --- one cluster as MARC ---------------------------------------------------------------------
+
+
+def cluster_marc(cluster: Cluster, flavour: str = "marc21") -> pymarc.Record:
+    """The MARC of one merged record: a source as it came, or the crosswalk of the
+    cluster's normalized record, with an 852 per holding of every library."""
+    record = None
+    same = [(lib, r) for lib, r in cluster.records if r.format == flavour]
+    if same:
+        source = Cluster(cluster.id, records=same).best
+        record = _source_copy(source)
+    if record is None:
+        best = cluster.best
+        isbns = tuple(dict.fromkeys([*best.isbns, *sorted(cluster.isbns)]))
+        record = record_marc(best, flavour, record_id=cluster.id, isbns=isbns)
+    record.remove_fields("852")
+    for holding in cluster.holdings:
+        record.add_ordered_field(holding_field(holding))
+    return record
+
+
+def _source_copy(record: Record) -> pymarc.Record | None:
+    """A copy of the record's source MARC that may be changed (None if it is gone)."""
+    try:
+        if isinstance(record.source, RawMarc):
+            return record.source.parse()  # parsed afresh: ours to change
+        if isinstance(record.source, pymarc.Record):
+            return copy.deepcopy(record.source)
+    except Exception:
+        logger.exception("source MARC of %s could not be read; writing it from its "
+                         "normalized record", record.id)
+    return None
+
+
+def holding_field(holding: Holding) -> Field:
+    """852: $a library, $b location, $h call number, $p barcode, $z status (and due)."""
+    values = [("a", holding.library), ("b", holding.location), ("h", holding.call_number),
+              ("p", holding.barcode), ("z", holding.status)]
+    if holding.due:
+        values.append(("z", f"due {holding.due}"))
+    return Field(tag="852", indicators=[" ", " "],
+                 subfields=[Subfield(code, value) for code, value in values if value])
+
+
+# --- a normalized record as MARC -------------------------------------------------------------
+
+# material type -> leader/06-07
+_MARC21_TYPES = {"book": "am", "serial": "as", "article": "ab", "manuscript": "tm",
+                 "music_score": "cm", "map": "em", "video": "gm", "audio": "im",
+                 "image": "km", "electronic": "mm", "mixed": "pm", "object": "rm"}
+_UNIMARC_TYPES = {"book": "am", "serial": "as", "article": "aa", "manuscript": "bm",
+                  "music_score": "cm", "map": "em", "video": "gm", "audio": "im",
+                  "image": "km", "electronic": "lm", "mixed": "mm", "object": "rm"}
+_MARC21_CLASSES = {"lcc": ("050", " 4"), "ddc": ("082", "04"), "udc": ("080", "  ")}
+_UNIMARC_CLASSES = {"clc": "690", "cas": "692", "udc": "675", "ddc": "676", "lcc": "680"}
+
+
+def _field(tag: str, indicators: str, *pairs: tuple[str, str | None]) -> Field | None:
+    subfields = [Subfield(code, value) for code, value in pairs if value]
+    if not subfields:
+        return None
+    return Field(tag=tag, indicators=list(indicators), subfields=subfields)
+
+
+def _subject_parts(subject: str) -> list[tuple[str, str]]:
+    head, *rest = [part.strip() for part in subject.split(" -- ")]
+    return [("a", head), *(("x", part) for part in rest if part)]
+
+
+def record_marc(record: Record, flavour: str = "marc21", *, record_id: str | None = None,
+                isbns: tuple[str, ...] | None = None) -> pymarc.Record:
+    """A plain MARC21 or UNIMARC record written from a normalized record (see the module
+    docstring for what it keeps)."""
+    if flavour not in FLAVOURS:
+        raise ValueError(f"unknown flavour {flavour!r}")
+    out = pymarc.Record(force_utf8=True)
+    fields = (_marc21_fields if flavour == "marc21" else _unimarc_fields)(
+        record, isbns if isbns is not None else record.isbns)
+    kinds = (_MARC21_TYPES if flavour == "marc21" else _UNIMARC_TYPES)
+    kind = kinds.get(record.material_type, "am")
+    if flavour == "marc21":
+        out.leader = pymarc.Leader(f"00000n{kind} a22000003u 4500")  # 17: abbreviated level
+    else:
+        out.leader = pymarc.Leader(f"00000n{kind}  22000003n 450 ")  # 17: partial, 18: non-ISBD
+    identifier = record_id or record.id
+    if identifier:
+        out.add_field(Field(tag="001", data=identifier))
+    for field in fields:
+        if field is not None:
+            out.add_ordered_field(field)
+    return out
+
+
+def _marc21_fields(record: Record, isbns: tuple[str, ...]) -> list[Field | None]:
+    year = f"{record.year:04d}" if record.year else "uuuu"
+    language = (record.language or "und")[:3].ljust(3)
+    fixed = f"000000{'s' if record.year else 'n'}{year}    xx {' ' * 17}{language} d"
+    out: list[Field | None] = [Field(tag="008", data=fixed)]
+    out += [_field("020", "  ", ("a", isbn)) for isbn in isbns]
+    out += [_field("022", "  ", ("a", issn)) for issn in record.issns]
+    for entry in record.classification:
+        tag, indicators = _MARC21_CLASSES.get(entry.scheme, ("084", "  "))
+        source = None if tag != "084" else entry.scheme
+        out.append(_field(tag, indicators, ("a", entry.value), ("2", source)))
+    authors = list(record.authors)
+    if authors:
+        out.append(_field("100", "1 " if "," in authors[0] else "0 ", ("a", authors[0])))
+    out.append(_field("245", ("1" if authors else "0") + "0", ("a", record.title),
+                      ("b", record.subtitle), ("c", record.responsibility)))
+    out.append(_field("250", "  ", ("a", record.edition)))
+    out.append(_field("260", "  ", ("a", record.place), ("b", record.publisher),
+                      ("c", str(record.year) if record.year else None)))
+    out.append(_field("300", "  ", ("a", record.extent)))
+    for subject in record.subjects:
+        out.append(Field(tag="650", indicators=[" ", "4"], subfields=[
+            Subfield(code, value) for code, value in _subject_parts(subject)]))
+    for author in authors[1:]:
+        out.append(_field("700", "1 " if "," in author else "0 ", ("a", author)))
+    return out
+
+
+def _unimarc_fields(record: Record, isbns: tuple[str, ...]) -> list[Field | None]:
+    year = f"{record.year:04d}" if record.year else "    "
+    language = (record.language or "und")[:3].ljust(3)
+    # 100$a: date entered, type of date, dates, audience, government, modified,
+    # cataloguing language, transliteration, character sets (50: Unicode), script.
+    script = "ea" if language in ("chi", "jpn", "kor") else "ba"  # Han, else Latin
+    general = f"00000000{'d' if record.year else 'u'}{year}    km y0{language}y50      {script}"
+    out: list[Field | None] = []
+    out += [_field("010", "  ", ("a", isbn)) for isbn in isbns]
+    out += [_field("011", "  ", ("a", issn)) for issn in record.issns]
+    out.append(_field("100", "  ", ("a", general)))
+    out.append(_field("101", "0 ", ("a", record.language)))
+    out.append(_field("200", "1 ", ("a", record.title), ("e", record.subtitle),
+                      ("f", record.responsibility)))
+    out.append(_field("205", "  ", ("a", record.edition)))
+    out.append(_field("210", "  ", ("a", record.place), ("c", record.publisher),
+                      ("d", str(record.year) if record.year else None)))
+    out.append(_field("215", "  ", ("a", record.extent)))
+    for subject in record.subjects:
+        out.append(Field(tag="606", indicators=["0", " "], subfields=[
+            Subfield(code, value) for code, value in _subject_parts(subject)]))
+    for entry in record.classification:
+        tag = _UNIMARC_CLASSES.get(entry.scheme)
+        if tag is not None:
+            out.append(_field(tag, "  ", ("a", entry.value)))
+        else:
+            out.append(_field("686", "  ", ("a", entry.value), ("2", entry.scheme)))
+    for position, author in enumerate(record.authors):
+        out.append(_field("700" if position == 0 else "701", " 0", ("a", author)))
+    return out
+

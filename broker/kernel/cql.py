@@ -1,0 +1,240 @@
+"""The reader's query language: CQL over the broker's own indexes (CONTRACTS section 3).
+
+``parse`` turns a query string into a small tree of ``Clause`` and ``Boolean`` values; each
+connector translates the tree into its member's language. CQL gives ``and``, ``or`` and
+``not`` equal precedence, left to right; parentheses group.
+
+Indexes: any (default), title, author, subject, isbn, issn, publisher, year, callnumber.
+Common context-set names are accepted for them (dc.title, bath.isbn, cql.serverChoice...),
+and our own balis.title etc. (the SRU front door's context set).
+Relations: ``=`` (and ``==``, ``adj``, ``all``, ``any``) on text; ``= < > <= >=`` on year.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from broker.kernel.errors import QueryError
+
+INDEXES = ("any", "title", "author", "subject", "isbn", "issn", "publisher", "year",
+           "callnumber")
+_INDEX_ALIASES = {
+    "cql.serverchoice": "any", "cql.anywhere": "any", "cql.keywords": "any",
+    "dc.title": "title", "bath.title": "title",
+    "dc.creator": "author", "dc.author": "author", "bath.author": "author",
+    "bath.name": "author", "dc.contributor": "author",
+    "dc.subject": "subject", "bath.subject": "subject",
+    "bath.isbn": "isbn", "bath.issn": "issn",
+    "dc.publisher": "publisher", "dc.date": "year", "date": "year",
+    "bath.callnumber": "callnumber", "call": "callnumber",
+    # The consortium's own context set, as the SRU front door's explain lists it.
+    **{f"balis.{index}": index for index in INDEXES},
+}
+TEXT_RELATIONS = ("=", "==", "adj", "all", "any")
+YEAR_RELATIONS = ("=", "<", ">", "<=", ">=")
+_RELATIONS = {"=", "==", "<", ">", "<=", ">=", "<>", "adj", "all", "any", "exact",
+              "within", "encloses"}
+BOOLEANS = ("and", "or", "not")
+
+_TOKEN = re.compile(r"""
+    \s*(?:
+      (?P<quoted>"(?:[^"\\]|\\.)*"?)      # a quoted string (possibly unterminated)
+    | (?P<symbol><=|>=|<>|==|[()=<>/])
+    | (?P<word>[^\s()=<>"/]+)
+    )""", re.X | re.S)
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    """One search term: ``index relation term``."""
+
+    index: str
+    relation: str
+    term: str  # unescaped, without the truncation mark
+    truncated: bool = False  # right truncation: the term was written with a final *
+
+    @property
+    def words(self) -> list[str]:
+        return self.term.split()
+
+    @property
+    def is_phrase(self) -> bool:
+        return len(self.words) > 1 and self.relation in ("=", "==", "adj")
+
+
+@dataclass(frozen=True, slots=True)
+class Boolean:
+    op: str  # and, or, not
+    left: Node
+    right: Node
+
+
+Node = Clause | Boolean
+
+
+@dataclass(frozen=True, slots=True)
+class _Tok:
+    kind: str  # quoted, symbol, word, end
+    text: str
+    pos: int
+
+
+def _tokens(query: str) -> list[_Tok]:
+    out: list[_Tok] = []
+    pos = 0
+    while pos < len(query):
+        if query[pos:].strip() == "":
+            break
+        match = _TOKEN.match(query, pos)
+        if not match or match.end() == pos:
+            raise QueryError(f"unexpected character {query[pos]!r} at position {pos + 1}")
+        kind = match.lastgroup or "word"
+        text = match.group(kind)
+        start = match.start(kind)
+        if kind == "quoted" and (len(text) < 2 or not text.endswith('"') or _odd_escape(text)):
+            raise QueryError(f"unterminated quoted term starting at position {start + 1}")
+        out.append(_Tok(kind, text, start))
+        pos = match.end()
+    out.append(_Tok("end", "", len(query)))
+    return out
+
+
+def _odd_escape(text: str) -> bool:
+    """A closing quote that is itself escaped (``"abc\\"``) does not close."""
+    body = text[1:-1]
+    trailing = len(body) - len(body.rstrip("\\"))
+    return trailing % 2 == 1
+
+
+def parse(query: str) -> Node:
+    """Parse a CQL query; QueryError says what is wrong and where."""
+    if not query or not query.strip():
+        raise QueryError("the query is empty")
+    if len(query) > 2000:
+        raise QueryError("the query is longer than 2000 characters")
+    parser = _Parser(_tokens(query))
+    node = parser.query()
+    if parser.peek.kind != "end":
+        raise QueryError(f"unexpected {parser.peek.text!r} at position {parser.peek.pos + 1}")
+    return node
+
+
+class _Parser:
+    def __init__(self, tokens: list[_Tok]) -> None:
+        self.tokens = tokens
+        self.i = 0
+        self.depth = 0
+
+    @property
+    def peek(self) -> _Tok:
+        return self.tokens[self.i]
+
+    def take(self) -> _Tok:
+        tok = self.tokens[self.i]
+        self.i += 1
+        return tok
+
+    def query(self) -> Node:
+        node = self.clause()
+        while self.peek.kind == "word" and self.peek.text.lower() in BOOLEANS:
+            op = self.take().text.lower()
+            if self.peek.kind == "symbol" and self.peek.text == "/":
+                raise QueryError(f"boolean modifiers are not supported (after {op!r})")
+            node = Boolean(op, node, self.clause())
+        if self.peek.kind == "word" and self.peek.text.lower() == "prox":
+            raise QueryError("the prox operator is not supported")
+        return node
+
+    def clause(self) -> Node:
+        tok = self.peek
+        if tok.kind == "symbol" and tok.text == "(":
+            self.take()
+            self.depth += 1
+            if self.depth > 32:
+                raise QueryError("parentheses nested too deeply")
+            node = self.query()
+            if self.peek.text != ")":
+                raise QueryError(f"missing ')' for the '(' at position {tok.pos + 1}")
+            self.take()
+            self.depth -= 1
+            return node
+        if tok.kind == "end":
+            raise QueryError("the query ends where a search term was expected")
+        if tok.kind == "symbol":
+            raise QueryError(f"unexpected {tok.text!r} at position {tok.pos + 1}")
+        first = self.take()
+        if self._relation_follows():
+            index = self._index(first)
+            relation = self._relation()
+            term_tok = self.take()
+            if term_tok.kind not in ("word", "quoted"):
+                raise QueryError(f"a search term is missing after {relation!r} "
+                                 f"at position {term_tok.pos + 1}")
+            return _clause(index, relation, term_tok)
+        if first.kind == "word" and first.text.lower() in BOOLEANS:
+            raise QueryError(f"{first.text!r} at position {first.pos + 1} needs a search term "
+                             "before it")
+        return _clause("any", "=", first)
+
+    def _relation_follows(self) -> bool:
+        tok = self.peek
+        if tok.kind == "symbol" and tok.text in _RELATIONS:
+            return True
+        # A word relation (title all "a b") only counts when a term follows it.
+        nxt = self.tokens[self.i + 1] if self.i + 1 < len(self.tokens) else None
+        return (tok.kind == "word" and tok.text.lower() in _RELATIONS
+                and nxt is not None and nxt.kind in ("word", "quoted"))
+
+    def _index(self, tok: _Tok) -> str:
+        if tok.kind != "word":
+            raise QueryError(f"an index name was expected at position {tok.pos + 1}")
+        name = tok.text.lower()
+        name = _INDEX_ALIASES.get(name, name)
+        if name not in INDEXES:
+            raise QueryError(f"unknown index {tok.text!r}: use one of {', '.join(INDEXES)}")
+        return name
+
+    def _relation(self) -> str:
+        tok = self.take()
+        relation = tok.text.lower()
+        if self.peek.kind == "symbol" and self.peek.text == "/":
+            raise QueryError(f"relation modifiers are not supported (after {tok.text!r})")
+        if relation not in TEXT_RELATIONS + YEAR_RELATIONS:
+            raise QueryError(f"the relation {tok.text!r} is not supported")
+        return relation
+
+
+def _clause(index: str, relation: str, tok: _Tok) -> Clause:
+    raw = tok.text[1:-1] if tok.kind == "quoted" else tok.text
+    truncated = raw.endswith("*") and not _odd_escape('"' + raw[:-1] + '"')
+    if truncated:
+        raw = raw[:-1]
+    if re.search(r"(?<!\\)[*?]", raw):
+        raise QueryError(f"only right truncation is supported: {tok.text!r}")
+    term = re.sub(r"\\(.)", r"\1", raw, flags=re.S).strip()
+    if not term:
+        raise QueryError(f"empty search term at position {tok.pos + 1}")
+    if index == "year":
+        if relation not in YEAR_RELATIONS:
+            raise QueryError(f"year takes the relations {' '.join(YEAR_RELATIONS)}, "
+                             f"not {relation!r}")
+        if not (term.isdigit() and len(term) <= 4) or truncated:
+            raise QueryError(f"year must be a number like 2008, not {tok.text!r}")
+    elif relation not in TEXT_RELATIONS:
+        raise QueryError(f"{index} takes the relations {' '.join(TEXT_RELATIONS)}, "
+                         f"not {relation!r}")
+    if index in ("isbn", "issn"):
+        term = term.replace(" ", "")
+    return Clause(index, relation, term, truncated)
+
+
+def to_cql(node: Node, index_names: dict[str, str] | None = None) -> str:
+    """Write a tree back as CQL, renaming indexes (for a member's SRU server)."""
+    names = index_names or {}
+    if isinstance(node, Boolean):
+        return f"({to_cql(node.left, names)} {node.op} {to_cql(node.right, names)})"
+    term = re.sub(r'([\\"*?^])', r"\\\1", node.term)
+    star = "*" if node.truncated else ""
+    index = names.get(node.index, node.index)
+    return f'{index} {node.relation} "{term}{star}"'

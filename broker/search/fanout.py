@@ -1,0 +1,284 @@
+"""The broker: one query to many member libraries in parallel, merged as they answer.
+
+It owns what connectors do not: deadlines (each library's own timeout, and an overall one),
+the connection budget across all concurrent searches (a library waiting for it is
+``pending``, never dropped), member health and suspension, and the sessions readers page
+through, kept in a ``broker.search.store`` (this process's memory, or Redis shared by several
+web processes). It never imports Flask or a database; the web and the CLI drive it on one
+event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+
+import aiohttp
+
+from broker.kernel.config import Consortium, Library
+from broker.kernel.cql import parse
+from broker.kernel.errors import (
+    ConnectorError,
+    ConnectorTimeout,
+    Diagnostic,
+    UnsupportedQuery,
+    UsageError,
+)
+from broker.search import rank
+from broker.search.health import LibraryHealth
+from broker.search.session import SearchSession
+from broker.search.store import MAX_SESSIONS, SESSION_TTL, MemoryStore, SessionStore
+from connectors.base import Connector
+from connectors.registry import create_connector
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BUDGET = 256  # library searches running at once, over all sessions
+MEMBER_CONNECTIONS = 4  # searches running at once at one member (its connector's limit)
+DEADLINE_MARGIN = 10.0  # overall deadline: the slowest library's timeout plus this
+MISSING_DATABASE = frozenset({109, 234, 235})  # Bib-1: database unavailable / does not exist
+WAIT_POLL = 0.2  # seconds between looks at a session another process runs
+
+
+class Broker:
+    def __init__(self, consortium: Consortium, *, budget: int = DEFAULT_BUDGET,
+                 store: SessionStore | None = None, session_ttl: float = SESSION_TTL,
+                 max_sessions: int = MAX_SESSIONS) -> None:
+        """``store``: where sessions live (default: a MemoryStore with ``session_ttl`` and
+        ``max_sessions``; ``broker.search.store.store_from_env()`` for Redis when configured). The
+        broker closes it when it closes."""
+        self.consortium = consortium
+        self._budget = asyncio.Semaphore(budget)
+        self.store = store if store is not None else MemoryStore(session_ttl, max_sessions)
+        self.health = {lib.id: LibraryHealth(lib.id) for lib in consortium.libraries}
+        self._connectors: dict[str, Connector] = {}
+        self._member_slots: dict[str, asyncio.Semaphore] = {}
+        self._http: aiohttp.ClientSession | None = None
+
+    # --- lifetime -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Broker:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        for session in self.store.live():
+            if session.task is not None and not session.task.done():
+                session.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await session.task
+        await asyncio.gather(*(c.close() for c in self._connectors.values()),
+                             return_exceptions=True)
+        self._connectors.clear()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        await self.store.close()
+
+    def _slots(self, library: Library) -> asyncio.Semaphore:
+        slots = self._member_slots.get(library.id)
+        if slots is None:
+            slots = self._member_slots[library.id] = asyncio.Semaphore(MEMBER_CONNECTIONS)
+        return slots
+
+    def _connector(self, library: Library) -> Connector:
+        connector = self._connectors.get(library.id)
+        if connector is None:
+            if self._http is None:
+                # One HTTP session for the broker's lifetime: pooled, per-host limited.
+                self._http = aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(limit=0, limit_per_host=8))
+            connector = self._connectors[library.id] = create_connector(library, self._http)
+        return connector
+
+    # --- choosing libraries -------------------------------------------------------------
+
+    def select(self, library_ids: list[str] | None) -> list[Library]:
+        """The libraries of a search; without a choice, every searchable member."""
+        if not library_ids:
+            chosen = [lib for lib in self.consortium.libraries if lib.searchable]
+            if not chosen:
+                raise UsageError("no library in the configuration can be searched")
+            return chosen
+        unique = list(dict.fromkeys(library_ids))
+        if len(unique) > self.consortium.max_selected:
+            raise UsageError(f"choose at most {self.consortium.max_selected} libraries per "
+                             f"search ({len(unique)} chosen)")
+        return [self.consortium.library(lid) for lid in unique]
+
+    # --- searching ----------------------------------------------------------------------
+
+    async def search(self, query_text: str, library_ids: list[str] | None = None, *,
+                     per_library: int | None = None, timeout: float | None = None,
+                     sort: str = "relevance") -> SearchSession:
+        """Start a search and return its session at once; it fills in as libraries answer.
+
+        ``sort`` is remembered as the session's order for pages that name none. Raises
+        QueryError for a bad query, UsageError/ConfigError for a bad selection or sort.
+        """
+        if sort not in rank.SORTS:
+            raise UsageError(f"sort must be one of {', '.join(rank.SORTS)}, not {sort!r}")
+        query = parse(query_text)
+        libraries = self.select(library_ids)
+        session = SearchSession(secrets.token_hex(8), query_text, query, libraries,
+                                per_library=per_library, timeout=timeout)
+        session.sort = sort
+        await self.store.add(session)
+        session.task = asyncio.create_task(self._run(session), name=f"search-{session.id}")
+        return session
+
+    async def get(self, session_id: str) -> SearchSession | None:
+        """The session with its newest state (it may have been started by another process
+        sharing the store); None when unknown or expired."""
+        return await self.store.get(session_id, self.consortium)
+
+    @staticmethod
+    def _deadline(session: SearchSession) -> float:
+        """Seconds the first round may take: the slowest library's timeout and a margin."""
+        timeouts = [session.timeout or (s.library.connector.timeout if s.library.connector
+                                        else 0) for s in session.states.values()]
+        return max(timeouts, default=0) + DEADLINE_MARGIN
+
+    async def _run(self, session: SearchSession) -> None:
+        deadline = self._deadline(session)
+        tasks = {asyncio.create_task(self._ask(session, state.library, start=1)): lid
+                 for lid, state in session.states.items()}
+        _done, late = await asyncio.wait(tasks, timeout=deadline)
+        for task in late:
+            task.cancel()
+        for task in late:
+            state = session.states[tasks[task]]
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            if not state.finished:
+                state.status = "timeout"
+                state.error = (
+                    "the search's overall deadline passed while this library was answering"
+                    if state.asked else "the search's overall deadline passed before this "
+                    "library could be asked (the consortium is busy)")
+        session.touch()
+        await self.store.save(session)
+
+    async def _ask(self, session: SearchSession, library: Library, *, start: int) -> None:
+        """One request to one library, recorded in the session and saved; never raises."""
+        await self._request(session, library, start=start)
+        await self.store.save(session)
+
+    async def _request(self, session: SearchSession, library: Library, *, start: int) -> None:
+        state = session.states[library.id]
+        health = self.health[library.id]
+        if library.connector is None:
+            state.status, state.error = "error", "this library cannot be searched yet"
+            session.touch()
+            return
+        pause = health.suspended_for()
+        if pause and start == 1:
+            state.status = "error"
+            state.error = (f"temporarily suspended after {health.consecutive_failures} failed "
+                           f"searches in a row (last: {health.last_error}); tried again in "
+                           f"{pause:.0f} s")
+            session.touch()
+            return
+        limit = session.timeout or library.connector.timeout
+        # per_library 0 asks for hit counts only; pages after that use the usual size.
+        count = session.per_library
+        if count is None or (count == 0 and start > 1):
+            count = library.connector.max_records
+        # Waiting for the member's own connection slot, then for the consortium's budget,
+        # the library shows as pending; its timeout starts only when it is really asked.
+        async with self._slots(library), self._budget:
+            began = time.monotonic()
+            state.asked = True
+            try:
+                async with asyncio.timeout(limit):
+                    page = await self._connector(library).search(
+                        session.query, start=start, count=count)
+            except (TimeoutError, ConnectorTimeout) as exc:
+                self._failed(session, library, "timeout", str(exc) if isinstance(
+                    exc, ConnectorTimeout) else f"no answer within {limit:g} s", began)
+                return
+            except (Diagnostic, UnsupportedQuery) as exc:
+                # The library answered: its catalogue cannot do this query. Except that a
+                # database it does not have is a broken member, as an SRU 404 is.
+                broken = isinstance(exc, Diagnostic) and exc.code in MISSING_DATABASE
+                self._failed(session, library, "error", str(exc), began, healthy=not broken)
+                return
+            except ConnectorError as exc:
+                self._failed(session, library, "error", str(exc), began)
+                return
+            except Exception as exc:  # a bug must cost one library, not the search
+                logger.exception("%s: unexpected failure", library.id)
+                self._failed(session, library, "error", f"internal error: {exc}", began)
+                return
+        seconds = time.monotonic() - began
+        health.record(True, seconds)
+        if start == 1:
+            state.status, state.hits = "ok", page.hits
+            state.elapsed_ms = round(seconds * 1000)
+        for problem in page.problems:
+            logger.warning("%s: %s", library.id, problem)
+        session.add_records(library.id, start, page.records, page.problems, requested=count)
+
+    def _failed(self, session: SearchSession, library: Library, status: str, error: str,
+                began: float, *, healthy: bool = False) -> None:
+        seconds = time.monotonic() - began
+        self.health[library.id].record(healthy, seconds, None if healthy else error)
+        state = session.states[library.id]
+        if state.status == "pending":  # a failed fetch-more keeps the first answer's state
+            state.status, state.error = status, error
+            state.elapsed_ms = round(seconds * 1000)
+        else:
+            state.problems.append(f"fetching more failed: {error}")
+        session.touch()
+
+    async def fetch_more(self, session: SearchSession, wanted: int) -> None:
+        """Make at least ``wanted`` merged records available if the libraries have them.
+
+        Asks each library that has more for its next page (Z39.50 presents from the result
+        set it already has, another process's search from ``next_start``); finished work is
+        never repeated.
+        """
+        async with session.fetch_lock, self.store.fetching(session):
+            if session.task is None and not session.done:
+                return  # another process runs this search's first round, and saves it
+            while len(session.merger.clusters) < wanted:
+                more = [s.library for s in session.states.values() if s.has_more]
+                if not more:
+                    return
+                before = sum(s.fetched for s in session.states.values())
+                await asyncio.gather(*(
+                    self._ask(session, lib, start=session.states[lib.id].next_start)
+                    for lib in more))
+                if sum(s.fetched for s in session.states.values()) == before:
+                    return  # nothing came: do not loop
+
+    async def page(self, session: SearchSession, *, start: int = 1, count: int = 20,
+                   sort: str = "relevance", filters: dict[str, list[str]] | None = None
+                   ) -> dict:
+        """A page of the merged set (CONTRACTS section 5); paging past what was fetched asks
+        the libraries that have more, once they have all answered the first time."""
+        if session.done and start + count - 1 > len(session.merger.clusters):
+            await self.fetch_more(session, start + count - 1)
+        return session.snapshot(start=start, count=count, sort=sort, filters=filters)
+
+    async def wait(self, session: SearchSession) -> SearchSession:
+        """Until every library is done or timed out."""
+        if session.task is not None:
+            await asyncio.shield(session.task)
+            return session
+        # Run by another process: follow its saved state until done or past its deadline.
+        give_up = session.started + self._deadline(session) + DEADLINE_MARGIN
+        while not session.done and time.monotonic() < give_up:
+            await asyncio.sleep(WAIT_POLL)
+            await self.store.refresh(session)
+        return session
+
+    # --- upkeep -------------------------------------------------------------------------
+
+    def health_report(self) -> list[dict]:
+        return [self.health[lib.id].report() for lib in self.consortium.libraries]

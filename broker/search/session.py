@@ -1,0 +1,139 @@
+"""A search session: one query over chosen libraries, filling in as they answer.
+
+The session holds each library's state and the merged clusters; ``snapshot`` renders the
+current view (CONTRACTS section 5) for any page, sort and facet choice, while libraries are
+still answering or after. Waiters (the live web view, the terminal's progress line) are
+woken by ``changed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from broker.kernel.config import Library
+from broker.kernel.cql import Node
+from broker.search import rank
+from broker.search.merge import Cluster, Merger
+from marc import Record
+
+
+@dataclass(slots=True)
+class LibraryState:
+    library: Library
+    status: str = "pending"  # pending | ok | timeout | error
+    hits: int | None = None
+    fetched: int = 0
+    elapsed_ms: int | None = None
+    error: str | None = None
+    next_start: int = 1  # the next record position to fetch for paging
+    asked: bool = False  # the request went out (it is not waiting for a connection)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "pending"
+
+    @property
+    def has_more(self) -> bool:
+        return self.status == "ok" and self.hits is not None and self.next_start <= self.hits
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.library.id, "name": self.library.name, "status": self.status,
+                "hits": self.hits, "fetched": self.fetched, "elapsed_ms": self.elapsed_ms,
+                "error": self.error}
+
+
+class SearchSession:
+    def __init__(self, session_id: str, query_text: str, query: Node,
+                 libraries: list[Library], *, per_library: int | None,
+                 timeout: float | None) -> None:
+        self.id = session_id
+        self.query_text = query_text
+        self.query = query
+        self.per_library = per_library
+        self.timeout = timeout
+        self.sort = "relevance"  # the order the searcher asked for (pages may choose another)
+        self.states = {lib.id: LibraryState(lib) for lib in libraries}
+        # A union index (protocol local) sends records with every holder's holdings.
+        self.merger = Merger(lib.id for lib in libraries
+                             if lib.connector is not None and lib.connector.protocol == "local")
+        # Every record given to the merger, in order: feeding them again to a new Merger
+        # rebuilds the same clusters (broker.search.store does, in another process).
+        self.arrivals: list[tuple[str, Record]] = []
+        self.version = 0  # the revision of this session's stored state (broker.search.store)
+        self.terms = rank.query_terms(query)
+        self.started = time.monotonic()
+        self.finished_at: float | None = None
+        self.last_access = self.started
+        self.task: asyncio.Task | None = None
+        self.fetch_lock = asyncio.Lock()
+        self._changed = asyncio.Event()
+
+    # --- filling in ---------------------------------------------------------------------
+
+    def add_records(self, library: str, start: int, records: tuple[Record, ...],
+                    problems: tuple[str, ...] = (), *, requested: int = 1) -> None:
+        state = self.states[library]
+        self.arrivals.extend((library, record) for record in records)
+        self.merger.add(library, records)
+        state.fetched += len(records)
+        state.next_start = max(state.next_start, start + len(records))
+        if requested and not records and state.hits is not None:
+            state.next_start = state.hits + 1  # asked for records, none came: no more
+        state.problems.extend(problems)
+        self.touch()
+
+    def touch(self) -> None:
+        if self.finished_at is None and all(s.finished for s in self.states.values()):
+            self.finished_at = time.monotonic()
+        self._changed.set()
+
+    async def changed(self, timeout: float | None = None) -> None:
+        """Wait until something changes (or the timeout passes)."""
+        self._changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
+
+    @property
+    def done(self) -> bool:
+        return self.finished_at is not None
+
+    # --- reading ------------------------------------------------------------------------
+
+    def elapsed_ms(self) -> int:
+        end = self.finished_at if self.finished_at is not None else time.monotonic()
+        return round((end - self.started) * 1000)
+
+    def ordered(self, sort: str = "relevance",
+                filters: dict[str, list[str]] | None = None) -> list[Cluster]:
+        clusters = rank.narrow(list(self.merger.clusters), filters or {})
+        return rank.order(clusters, sort, self.terms)
+
+    def snapshot(self, *, start: int = 1, count: int = 20, sort: str = "relevance",
+                 filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        """CONTRACTS section 5 for records ``start`` .. ``start + count - 1`` (1-based)."""
+        self.last_access = time.monotonic()
+        ordered = self.ordered(sort, filters)
+        page = ordered[max(0, start - 1):max(0, start - 1) + count]
+        states = list(self.states.values())
+        return {
+            "id": self.id,
+            "query": self.query_text,
+            "done": self.done,
+            "elapsed_ms": self.elapsed_ms(),
+            "total_hits": sum(s.hits or 0 for s in states),
+            "progress": {"done": sum(s.finished for s in states), "total": len(states)},
+            "libraries": [s.as_dict() for s in states],
+            "sort": sort,
+            "start": start,
+            "count": len(page),
+            "merged": len(ordered),
+            "fetched": sum(s.fetched for s in states),
+            "more_available": any(s.has_more for s in states),
+            "facets": rank.facets(list(self.merger.clusters)),
+            "records": [cluster.as_dict() for cluster in page],
+        }

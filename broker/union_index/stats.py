@@ -1,0 +1,104 @@
+"""What a union index holds: records, clusters, and how much the libraries overlap.
+
+Overlap is counted in clusters (editions), not records: library A's share of B is the part
+of A's clusters that B holds too, so a library that catalogued one book twice still counts
+it once. The shares are not symmetric: a small library may hold little of a big one while
+the big one holds most of the small one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from broker.union_index.build import connect
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryStats:
+    id: str
+    records: int
+    clusters: int
+    unique: int  # clusters no other library holds
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStats:
+    path: str
+    records: int
+    clusters: int
+    libraries: tuple[LibraryStats, ...]
+    shared: dict[tuple[str, str], int]  # (a, b) -> clusters both hold, a != b
+    holders: dict[int, int]  # number of libraries -> clusters held by that many
+
+    def share(self, library: str, other: str) -> float:
+        """The part of ``library``'s clusters that ``other`` holds too (0 .. 1)."""
+        mine = next(lib.clusters for lib in self.libraries if lib.id == library)
+        return self.shared.get((library, other), 0) / mine if mine else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        ids = [lib.id for lib in self.libraries]
+        return {
+            "index": self.path, "records": self.records, "clusters": self.clusters,
+            "holders": {str(n): count for n, count in sorted(self.holders.items())},
+            "libraries": [{"id": lib.id, "records": lib.records, "clusters": lib.clusters,
+                           "unique": lib.unique} for lib in self.libraries],
+            "overlap": {a: {b: {"shared": self.shared.get((a, b), 0),
+                                "share": round(self.share(a, b), 4)}
+                            for b in ids if b != a} for a in ids},
+        }
+
+
+def stats(path: str | os.PathLike[str]) -> IndexStats:
+    """The numbers of one index; IndexFileError when it cannot be read."""
+    db = connect(path)
+    try:
+        records = db.execute("SELECT count(*) FROM records").fetchone()[0]
+        clusters = db.execute("SELECT count(*) FROM clusters").fetchone()[0]
+        db.execute("CREATE TEMP TABLE held AS SELECT DISTINCT cluster, library FROM records")
+        db.execute("CREATE INDEX temp.held_cluster ON held (cluster)")
+        holders = dict(db.execute(
+            "SELECT n, count(*) FROM (SELECT count(*) AS n FROM held GROUP BY cluster) "
+            "GROUP BY n"))
+        unique = dict(db.execute(
+            "SELECT library, count(*) FROM held WHERE cluster IN "
+            "(SELECT cluster FROM held GROUP BY cluster HAVING count(*) = 1) GROUP BY library"))
+        libraries = tuple(
+            LibraryStats(library, count, distinct, unique.get(library, 0))
+            for library, count, distinct in db.execute(
+                "SELECT library, count(*), count(DISTINCT cluster) FROM records "
+                "GROUP BY library ORDER BY library"))
+        shared = {(a, b): n for a, b, n in db.execute(
+            "SELECT a.library, b.library, count(*) FROM held a JOIN held b "
+            "ON a.cluster = b.cluster AND a.library <> b.library GROUP BY 1, 2")}
+    finally:
+        db.close()
+    return IndexStats(str(Path(path)), records, clusters, libraries, shared, holders)
+
+
+def render(result: IndexStats) -> str:
+    """The plain-text report: totals, one line per library, the overlap table."""
+    lines = [f"{result.path}: {result.records} records in {result.clusters} clusters "
+             f"from {len(result.libraries)} libraries"]
+    if result.holders:
+        lines.append("clusters held by " + ", ".join(
+            f"{n} {'library' if n == 1 else 'libraries'}: {count}"
+            for n, count in sorted(result.holders.items())))
+    if not result.libraries:
+        return "\n".join(lines) + "\n"
+    ids = [lib.id for lib in result.libraries]
+    width = max(7, *(len(i) for i in ids))
+    lines += ["", f"{'library':<{width}}  records  clusters  only here"]
+    lines += [f"{lib.id:<{width}}  {lib.records:>7}  {lib.clusters:>8}  {lib.unique:>9}"
+              for lib in result.libraries]
+    if len(ids) > 1:
+        column = max(4, *(len(i) for i in ids))
+        lines += ["", "overlap: % of the row library's clusters that the column library "
+                      "also holds"]
+        lines.append(" " * width + "".join(f"  {i:>{column}}" for i in ids))
+        for a in ids:
+            cells = ("-" if a == b else f"{round(100 * result.share(a, b))}" for b in ids)
+            lines.append(f"{a:<{width}}" + "".join(f"  {c:>{column}}" for c in cells))
+    return "\n".join(lines) + "\n"
