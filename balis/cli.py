@@ -1,17 +1,16 @@
 """The ``balis`` command (CONTRACTS section 1).
 
 Each subcommand lives in its own module with ``register(subparsers, common)``; this module
-only builds the parser, finds the config path and turns user errors into one clean line.
+only builds the parser and turns user errors into one clean line (``balis.config_path``
+says which libraries file a command reads).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from balis import (
     demo_cmd,
@@ -23,17 +22,11 @@ from balis import (
     serve_cmd,
     user_cmd,
 )
+from balis.config_path import DEFAULT_CONFIG
 from broker.kernel.errors import BalisError
 
-DEFAULT_CONFIG = Path("config/libraries.yaml")
 _COMMANDS = (directory_cmd, marc_cmd, search_cmd, harvest_cmd, demo_cmd, serve_cmd,
              index_cmd, user_cmd)
-
-
-def config_path(args: argparse.Namespace) -> Path:
-    """--config (before or after the subcommand), else $BALIS_CONFIG, else the default."""
-    chosen = getattr(args, "config", None) or os.environ.get("BALIS_CONFIG")
-    return Path(chosen) if chosen else DEFAULT_CONFIG
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -47,7 +47,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def run_libraries(args: argparse.Namespace) -> int:
-    from balis.cli import config_path
+    from balis.config_path import config_path
 
     consortium = config_module.load(config_path(args))
     members = directory.libraries(consortium, category=args.category, match=args.match)
@@ -106,7 +106,7 @@ def _print_table(consortium: Consortium, members: list[Library]) -> None:
 
 
 def run_check_config(args: argparse.Namespace) -> int:
-    from balis.cli import config_path
+    from balis.config_path import config_path
 
     path = args.path if args.path is not None else config_path(args)
     try:

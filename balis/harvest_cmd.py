@@ -84,7 +84,7 @@ def _options(args: argparse.Namespace) -> HarvestOptions:
 
 
 def run_harvest(args: argparse.Namespace) -> int:
-    from balis.cli import config_path
+    from balis.config_path import config_path
 
     consortium = config_module.load(config_path(args))
     options = _options(args)

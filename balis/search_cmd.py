@@ -42,7 +42,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    from balis.cli import config_path
+    from balis.config_path import config_path
 
     consortium = config_module.load(config_path(args))
     parse(args.query)  # a bad query is exit 2 before any library is asked

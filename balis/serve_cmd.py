@@ -55,7 +55,7 @@ def setup_logging() -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from balis.cli import config_path
+    from balis.config_path import config_path
 
     check_port("--port", args.port)
     check_port("--z3950-port", args.z3950_port)

@@ -61,7 +61,7 @@ def read_password(source: str) -> str:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    from balis.cli import config_path
+    from balis.config_path import config_path
     from broker.kernel.config import load
     from broker.kernel.errors import ValidationFailed
     from ill.db import Database

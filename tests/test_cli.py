@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from balis.cli import build_parser, config_path, main
+from balis.cli import build_parser, main
+from balis.config_path import config_path
 
 
 def test_config_accepted_before_and_after_the_subcommand(monkeypatch):
