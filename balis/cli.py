@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 from balis import (
     demo_cmd,
@@ -44,15 +45,34 @@ def build_parser() -> argparse.ArgumentParser:
                     "for a library consortium.",
         epilog="Run 'balis COMMAND --help' for a command's options.",
     )
+    try:  # the installed distribution's, so it is the version pip and the changelog name
+        version = metadata.version("balis-broker")
+    except metadata.PackageNotFoundError:  # a source tree run without being installed
+        version = "unknown (not installed)"
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in _COMMANDS:
         module.register(subparsers, common)
     return parser
 
 
+def _joined_sort(argv: Sequence[str]) -> list[str]:
+    """``--sort -year`` as ``--sort=-year``: argparse takes a value that starts with a dash
+    for an option, and CONTRACTS section 1 promises both spellings."""
+    out: list[str] = []
+    waiting = False
+    for arg in argv:
+        if waiting and arg.startswith("-") and arg != "--":
+            out[-1] = f"--sort={arg}"
+        else:
+            out.append(arg)
+        waiting = arg == "--sort"
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_joined_sort(sys.argv[1:] if argv is None else argv))
     level = {0: logging.WARNING, 1: logging.INFO}.get(getattr(args, "verbose", 0), logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     for stream in (sys.stdout, sys.stderr):

@@ -6,7 +6,7 @@ Run by hand from the repository root::
     python bench/marc_throughput.py [--records 10000] [--repeat 3] [--profile] [--keep]
 
 It builds one ISO 2709 file of ``--records`` records by cycling through real UTF-8 records
-of the shared test data (MARC21 and CNMARC), then times, best of ``--repeat`` rounds (each
+of the repository's test data (MARC21 and CNMARC), then times, best of ``--repeat`` rounds (each
 round runs every contender once, so load elsewhere on the machine hits all of them alike):
 
 * pymarc alone: ``pymarc.MARCReader(fh, force_utf8=True, to_unicode=True)``;
@@ -21,9 +21,8 @@ per-round ratios is printed beside it: on a busy machine it is the steadier numb
 ``--repeat 5`` or more there). Outside the timed runs every reader's record count and
 content are checked against the others.
 
-The shared data is ``../shared/testdata/marc`` beside the clone, or ``$BALIS_SHARED``
-(as in tests/conftest.py). The file goes to a temporary directory, or with ``--keep`` to
-``bench/data/`` (git-ignored).
+The data is ``tests/data/marc`` (as in tests/conftest.py). The file goes to a temporary
+directory, or with ``--keep`` to ``bench/data/`` (git-ignored).
 """
 
 from __future__ import annotations
@@ -81,10 +80,9 @@ SOURCES: tuple[tuple[str, str], ...] = (
 
 
 def shared_marc_dir() -> Path:
-    shared = Path(os.environ.get("BALIS_SHARED", REPO.parent / "shared"))
-    path = shared / "testdata" / "marc"
+    path = REPO / "tests" / "data" / "marc"
     if not (path / "SOURCES.md").is_file():
-        sys.exit(f"shared MARC test data not found at {path}; set BALIS_SHARED")
+        sys.exit(f"MARC test data not found at {path}")
     return path
 
 
@@ -156,7 +154,7 @@ def load_pool(marc_dir: Path) -> list[PoolRecord]:
                 continue
             pool.append(PoolRecord(record, rel, kind))
     if not pool:
-        sys.exit("no usable records in the shared test data")
+        sys.exit("no usable records in the test data")
     return pool
 
 

@@ -35,7 +35,7 @@ bodies). The target is ours (Z39.50, raw) at 0.8x yaz-client's rate or better; m
 prints BELOW TARGET and a cProfile of our raw fetch (``--profile`` prints it in any case).
 Nothing fails the run but a wrong record count.
 
-The shared MARC data is ``../shared/testdata/marc`` beside the clone, or ``$BALIS_SHARED``.
+The MARC data is the repository's own, ``tests/data/marc``.
 """
 
 from __future__ import annotations

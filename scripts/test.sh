@@ -27,4 +27,6 @@ fi
 
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 python3 -m ruff check .
+python3 -m mypy   # the packages of pyproject.toml [tool.mypy]
+lint-imports --no-logo   # the layers and framework bans of pyproject.toml [tool.importlinter]
 python3 -m pytest "$@"

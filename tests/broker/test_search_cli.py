@@ -76,6 +76,15 @@ def test_library_option_and_sort_year(zebra, config):
     assert years == dated + [None] * (len(years) - len(dated))
 
 
+@pytest.mark.parametrize("spelling", [["--sort", "-year"], ["--sort=-year"]])
+def test_sort_newest_first_in_both_spellings(zebra, config, spelling):
+    path = config(za(zebra), m(zebra))
+    done = balis("search", "--json", *spelling, "中国", "--config", path)
+    assert done.returncode == 0, done.stderr
+    dated = [r["year"] for r in json.loads(done.stdout)["records"] if r["year"] is not None]
+    assert dated == sorted(dated, reverse=True) and len(set(dated)) > 3
+
+
 def test_some_libraries_failing_is_still_success(zebra, config):
     path = config(m(zebra), dead("gone"))
     done = balis("search", "--config", path, "--json", "perl")

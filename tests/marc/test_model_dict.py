@@ -14,7 +14,7 @@ import pytest
 
 from marc import Classification, Holding, Record, Romanized, normalize, read_file
 
-# Every readable file of ../shared/testdata/marc (the broken ones too: what they still
+# Every readable file of tests/data/marc (the broken ones too: what they still
 # yield is a record like any other).
 SUFFIXES = (".mrc", ".dat", ".marc", ".iso", ".xml", ".json")
 

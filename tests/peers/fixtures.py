@@ -142,8 +142,7 @@ def zebra() -> Iterator[ZebraServer]:
     _require("zebrasrv", "zebraidx", "yaz-marcdump")
     marc_dir = shared_marc_dir()
     if not (marc_dir / "SOURCES.md").is_file():
-        pytest.fail(f"shared MARC test data not found at {marc_dir}; set BALIS_SHARED",
-                    pytrace=False)
+        pytest.fail(f"MARC test data not found at {marc_dir}", pytrace=False)
     with ZebraServer(marc_dir) as server:
         yield server
 

@@ -2,7 +2,7 @@
 
 ``ZebraServer``
     Index Data's Zebra (Debian ``idzebra-2.0``) serving Z39.50 and SRU on one port, with
-    three databases built from the shared test data: ``marc21`` (LC, OCLC, Open Library,
+    three databases built from the MARC test data: ``marc21`` (LC, OCLC, Open Library,
     pymarc and Alma records, CJK 880s included), ``unimarc`` (CNMARC from Beijing Normal
     University, and one Italian UNIMARC record) and, on demand, ``bulk`` (synthetic copies
     of the MARC21 records for harvest benchmarks). The configuration lives in ``zebra/``;
@@ -106,8 +106,8 @@ def free_port(host: str = HOST) -> int:
 
 
 def shared_marc_dir() -> Path:
-    """``../shared/testdata/marc`` beside the clone, or under ``$BALIS_SHARED``."""
-    return Path(os.environ.get("BALIS_SHARED", REPO.parent / "shared")) / "testdata" / "marc"
+    """The repository's MARC test data, ``tests/data/marc`` (see its SOURCES.md)."""
+    return REPO / "tests" / "data" / "marc"
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -391,7 +391,7 @@ class ZebraServer(_Server):
             raise PeerError("zebraidx is not installed")
         self.marc_dir = Path(marc_dir) if marc_dir else shared_marc_dir()
         if not self.marc_dir.is_dir():
-            raise PeerError(f"MARC test data not found at {self.marc_dir}; set BALIS_SHARED")
+            raise PeerError(f"MARC test data not found at {self.marc_dir}")
         self.marc_charset = marc_charset
         self.bulk = bulk
         self.databases: dict[str, int] = {}
