@@ -150,6 +150,8 @@ def _warnings(consortium: Consortium, path: Path) -> list[str]:
 def _name_lines(path: Path) -> list[int | None]:
     """The line of each library's name, in file order (the file is known to be valid)."""
     root = yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    if not isinstance(root, yaml.MappingNode):
+        return []
     for key, value in root.value:
         if key.value == "libraries":
             found = []

@@ -102,7 +102,7 @@ def run_harvest(args: argparse.Namespace) -> int:
             display.clear()
             _summary(result)
             return 0 if result.done else 1
-        members = [lib for lib in consortium.libraries if lib.searchable
+        members = [lib for lib in consortium.libraries if lib.connector is not None
                    and lib.connector.protocol in ("sru", "z3950")]  # not local indexes
         if not members:
             raise UsageError(f"no searchable members in {consortium.path}")

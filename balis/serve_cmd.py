@@ -12,6 +12,7 @@ import logging
 import sys
 
 from broker.kernel import config as config_module
+from broker.kernel.consortium import FORMATS
 from broker.kernel.errors import UsageError
 
 
@@ -27,7 +28,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     serve.add_argument("--port", type=int, default=5000, help="HTTP port (default 5000)")
     serve.add_argument("--z3950-port", type=int, metavar="N",
                        help="also serve Z39.50 on this port")
-    serve.add_argument("--flavour", choices=("marc21", "unimarc"), default="marc21",
+    serve.add_argument("--flavour", choices=FORMATS, default="marc21",
                        help="the MARC flavour of union records served over SRU and Z39.50 "
                             "(default marc21)")
     serve.add_argument("--threads", type=int, default=16, metavar="N",
@@ -85,7 +86,7 @@ def serve_app(app, host: str, port: int, *, z3950_port: int | None = None,
     z3950 = None
     if z3950_port is not None:
         z3950 = _start_z3950(balis, app, host, z3950_port, http)
-    base = f"http://{host}:{http.effective_port}"
+    base = f"http://{host}:{server.bound_port(http)}"
     out = sys.stdout
     out.write(f"{banner}\n  Web:    {base}/\n  API:    {base}/api/libraries "
               f"(OpenAPI: {base}/api/openapi.json)\n  SRU:    {base}/sru\n")

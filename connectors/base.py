@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from broker.kernel.config import Library
@@ -46,13 +47,12 @@ class Connector(ABC):
     async def close(self) -> None:
         """Release connections; the connector may not be used afterwards."""
 
-    def normalize_entries(self, entries, position: int, problems: list[str],
+    def normalize_entries(self, entries: Iterable[Entry], position: int, problems: list[str],
                           raw: RawMarc | None = None) -> list[Record]:
         """Normalize what marc.read_* produced for one retrieved record; ``raw`` (its bytes
         as they came) is kept as the source instead of the parsed record."""
-        out = []
+        out: list[Record] = []
         for entry in entries:
-            entry: Entry
             if entry.record is None:
                 problems.append(f"record {position}: {'; '.join(entry.problems)}")
                 continue

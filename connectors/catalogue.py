@@ -18,7 +18,8 @@ from broker.kernel.cql import Node
 class ResultSet(Protocol):
     """The records matching one query; positions are 1-based."""
 
-    hits: int
+    @property
+    def hits(self) -> int: ...  # read only: a union's is a property that firms up
 
     async def fetch(self, start: int, count: int) -> list[pymarc.Record]:
         """Records ``start`` .. ``start + count - 1`` (fewer at the end of the set)."""

@@ -88,7 +88,7 @@ class Pager(ABC):
             await asyncio.sleep(0)  # let it send its request before we get busy
         return page
 
-    async def _drop(self, task: asyncio.Task) -> None:
+    async def _drop(self, task: asyncio.Task[RawPage]) -> None:
         task.cancel()
         with contextlib.suppress(BaseException):
             await task

@@ -18,6 +18,7 @@ import unicodedata
 from pymarc import marc8_mapping
 
 from broker.kernel.errors import UsageError
+from marc.flavour import Flavour
 
 AUTO = "auto"
 UTF8 = "utf-8"
@@ -56,7 +57,7 @@ def is_strict(data: bytes, encoding: str) -> bool:
     return True
 
 
-def guess_encoding(data: bytes, flavour: str, leader9: str) -> str:
+def guess_encoding(data: bytes, flavour: Flavour, leader9: str) -> str:
     """Decide a record's encoding from its raw bytes (``auto``).
 
     MARC21: leader/09 'a' means UTF-8. A blank leader/09 means MARC-8, unless the record has

@@ -3,30 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Final, Literal
 
 from broker.kernel.errors import UsageError
 
-AUTO = "auto"
-MARC21 = "marc21"
-UNIMARC = "unimarc"
-FLAVOURS = (AUTO, MARC21, UNIMARC)
+# What a record is; and what a reader is told to take records for (auto: each record's
+# own tags decide).
+Flavour = Literal["marc21", "unimarc"]
+FlavourChoice = Literal["auto", "marc21", "unimarc"]
 
-_ALIASES = {"auto": AUTO, "marc21": MARC21, "usmarc": MARC21, "marc": MARC21,
-            "unimarc": UNIMARC, "cnmarc": UNIMARC}
+AUTO: Final = "auto"
+MARC21: Final = "marc21"
+UNIMARC: Final = "unimarc"
+FLAVOURS: tuple[FlavourChoice, ...] = (AUTO, MARC21, UNIMARC)
+
+_ALIASES: dict[str, FlavourChoice] = {
+    "auto": AUTO, "marc21": MARC21, "usmarc": MARC21, "marc": MARC21,
+    "unimarc": UNIMARC, "cnmarc": UNIMARC,
+}
 
 # Tags that only one of the two formats defines for bibliographic data.
 _UNIMARC_ONLY = frozenset({"200", "210", "215", "225", "101", "102", "105", "106", "690", "801"})
 _MARC21_ONLY = frozenset({"008", "040", "245", "250", "260", "264", "300", "650", "082"})
 
 
-def canonical_flavour(name: str) -> str:
+def canonical_flavour(name: str) -> FlavourChoice:
     key = name.strip().lower()
     if key not in _ALIASES:
         raise UsageError(f"unknown MARC flavour {name!r}: use one of {', '.join(FLAVOURS)}")
     return _ALIASES[key]
 
 
-def detect_flavour(tags: Collection[str], default: str = MARC21) -> str:
+def detect_flavour(tags: Collection[str], default: Flavour = MARC21) -> Flavour:
     """MARC21 or UNIMARC, from the record's tags.
 
     The title field decides when present (245 against 200); otherwise the count of tags

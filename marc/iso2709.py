@@ -24,13 +24,12 @@ from pymarc import Record as MarcRecord
 
 from broker.kernel.errors import MarcError
 from marc import encoding as enc
-from marc.flavour import AUTO, detect_flavour
+from marc.flavour import AUTO, Flavour, FlavourChoice, detect_flavour
 
 logger = logging.getLogger(__name__)
 
 RECORD_END = 0x1D
 FIELD_END = 0x1E
-SUBFIELD_START = 0x1F
 LEADER_LEN = 24
 
 # Bytes that exporters put between records; never the start of a leader.
@@ -123,12 +122,13 @@ def _directory_reach(chunk: bytes) -> int | None:
 @dataclass(frozen=True, slots=True)
 class Parsed:
     record: MarcRecord
-    flavour: str
+    flavour: Flavour
     encoding: str
     warnings: tuple[str, ...]
 
 
-def parse_record(chunk: bytes, *, flavour: str = AUTO, encoding: str = enc.AUTO) -> Parsed:
+def parse_record(chunk: bytes, *, flavour: FlavourChoice = AUTO,
+                 encoding: str = enc.AUTO) -> Parsed:
     """Parse one record's bytes into a pymarc record; raise MarcError if nothing is usable."""
     warnings: list[str] = []
     if len(chunk) < LEADER_LEN + 2:
@@ -150,9 +150,9 @@ def parse_record(chunk: bytes, *, flavour: str = AUTO, encoding: str = enc.AUTO)
         body = body[:-1]
     else:
         warnings.append("no record terminator: the record may be truncated")
-    if flavour == AUTO:
-        flavour = detect_flavour([tag for tag, _offset, _length in entries])
-    charset = enc.guess_encoding(body, flavour, leader[9]) if encoding == enc.AUTO else encoding
+    detected = flavour if flavour != AUTO else detect_flavour(
+        [tag for tag, _offset, _length in entries])
+    charset = enc.guess_encoding(body, detected, leader[9]) if encoding == enc.AUTO else encoding
     charsets = enc.fallbacks_for(charset, encoding)
 
     record = MarcRecord()
@@ -171,7 +171,7 @@ def parse_record(chunk: bytes, *, flavour: str = AUTO, encoding: str = enc.AUTO)
             if controls:
                 text = _controls_marked(tag, text, warnings)
             fields.append(_field_from_text(tag, text, warnings, check_codes))
-        return Parsed(record, flavour, charset, tuple(warnings))
+        return Parsed(record, detected, charset, tuple(warnings))
 
     raw_fields = _field_bytes(entries, body, warnings)
     if not raw_fields:
@@ -181,7 +181,7 @@ def parse_record(chunk: bytes, *, flavour: str = AUTO, encoding: str = enc.AUTO)
         if damaged:
             warnings.append(f"field {tag}: bytes not valid {charset} were replaced by \ufffd")
         fields.append(field)
-    return Parsed(record, flavour, charset, tuple(warnings))
+    return Parsed(record, detected, charset, tuple(warnings))
 
 
 def _whole_record_text(

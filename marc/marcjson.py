@@ -12,11 +12,11 @@ from typing import Any
 from pymarc import Field, Indicators, Leader, Subfield
 from pymarc import Record as MarcRecord
 
-from marc.flavour import AUTO, detect_flavour
+from marc.flavour import AUTO, FlavourChoice, detect_flavour
 from marc.marcxml import FoundRecord
 
 
-def iter_json_records(text: str, *, flavour: str = AUTO) -> Iterator[FoundRecord]:
+def iter_json_records(text: str, *, flavour: FlavourChoice = AUTO) -> Iterator[FoundRecord]:
     stripped = text.lstrip()
     try:
         document = json.loads(stripped)
@@ -35,7 +35,7 @@ def iter_json_records(text: str, *, flavour: str = AUTO) -> Iterator[FoundRecord
         yield _to_record(item, flavour, None)
 
 
-def _json_lines(text: str, flavour: str) -> Iterator[FoundRecord]:
+def _json_lines(text: str, flavour: FlavourChoice) -> Iterator[FoundRecord]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -47,7 +47,7 @@ def _json_lines(text: str, flavour: str) -> Iterator[FoundRecord]:
         yield _to_record(item, flavour, number)
 
 
-def _to_record(item: Any, flavour: str, line: int | None) -> FoundRecord:
+def _to_record(item: Any, flavour: FlavourChoice, line: int | None) -> FoundRecord:
     if not isinstance(item, dict) or not isinstance(item.get("fields"), list):
         return FoundRecord(None, None, line, ("not a MARC-in-JSON record (no 'fields' list)",))
     problems: list[str] = []
@@ -79,6 +79,5 @@ def _to_record(item: Any, flavour: str, line: int | None) -> FoundRecord:
             problems.append(f"field {tag} skipped: neither text nor a data field")
     if not record.fields:
         return FoundRecord(None, None, line, ("record has no fields",))
-    if flavour == AUTO:
-        flavour = detect_flavour([f.tag for f in record.fields])
-    return FoundRecord(record, flavour, line, tuple(problems))
+    found = flavour if flavour != AUTO else detect_flavour([f.tag for f in record.fields])
+    return FoundRecord(record, found, line, tuple(problems))

@@ -17,11 +17,10 @@ from lxml import etree
 from pymarc import Field, Indicators, Leader, Subfield
 from pymarc import Record as MarcRecord
 
-from marc.flavour import AUTO, MARC21, UNIMARC, detect_flavour
+from marc.flavour import AUTO, MARC21, UNIMARC, Flavour, FlavourChoice, detect_flavour
 
 logger = logging.getLogger(__name__)
 
-MARC21_SLIM = "http://www.loc.gov/MARC21/slim"
 # Namespaces that announce UNIMARC content (Alma's unimarcxml and cnmarcxml schemas).
 UNIMARC_NAMESPACES = frozenset({"info:srw/schema/8/unimarcxml-v0.1", "http://www.nlc.cn/"})
 
@@ -35,7 +34,7 @@ class FoundRecord:
     """A record read from a text format (MARCXML or MARC-in-JSON), or why it could not be."""
 
     record: MarcRecord | None
-    flavour: str | None
+    flavour: Flavour | None  # None exactly when record is None
     line: int | None
     problems: tuple[str, ...]
     # True when the problem is the document's (not well-formed), not one record's.
@@ -58,7 +57,8 @@ def _local(tag: object) -> str:
     return tag.rpartition("}")[2]
 
 
-def iter_xml_records(source: IO[bytes] | str, *, flavour: str = AUTO) -> Iterator[FoundRecord]:
+def iter_xml_records(source: IO[bytes] | str, *, flavour: FlavourChoice = AUTO
+                     ) -> Iterator[FoundRecord]:
     """Every MARC record in an XML document, streaming; a broken one is reported, not fatal."""
     events = etree.iterparse(source, events=("end",), recover=True, **_parser_options())
     found = 0
@@ -108,7 +108,7 @@ def is_marc(elem: etree._Element) -> bool:
     return any(_local(child.tag) in _MARC_CHILDREN for child in elem)
 
 
-def _string_packed(elem: etree._Element, flavour: str) -> Iterator[FoundRecord]:
+def _string_packed(elem: etree._Element, flavour: FlavourChoice) -> Iterator[FoundRecord]:
     text = elem.text or ""
     if len(text) > MAX_STRING_RECORD:
         yield FoundRecord(None, None, elem.sourceline,
@@ -127,7 +127,7 @@ def _string_packed(elem: etree._Element, flavour: str) -> Iterator[FoundRecord]:
 
 
 def element_to_record(
-    elem: etree._Element, *, flavour: str = AUTO, line: int | None = None
+    elem: etree._Element, *, flavour: FlavourChoice = AUTO, line: int | None = None
 ) -> FoundRecord:
     """One MARCXML ``record`` element as a pymarc record; oddities become warnings."""
     problems: list[str] = []
@@ -154,13 +154,15 @@ def element_to_record(
         problems.append(f"leader has {len(leader_text)} characters, not 24")
     record.leader = Leader((leader_text + " " * 24)[:24])
 
-    namespace = etree.QName(elem).namespace
-    if flavour == AUTO:
-        default = UNIMARC if namespace in UNIMARC_NAMESPACES else MARC21
-        flavour = detect_flavour([f.tag for f in record.fields], default=default)
     if not record.fields:
         return FoundRecord(None, None, line or elem.sourceline, ("record has no fields",))
-    return FoundRecord(record, flavour, line or elem.sourceline, tuple(problems))
+    if flavour == AUTO:
+        namespace = etree.QName(elem).namespace
+        default: Flavour = UNIMARC if namespace in UNIMARC_NAMESPACES else MARC21
+        found = detect_flavour([f.tag for f in record.fields], default=default)
+    else:
+        found = flavour
+    return FoundRecord(record, found, line or elem.sourceline, tuple(problems))
 
 
 def _datafield(elem: etree._Element, problems: list[str]) -> Field | None:

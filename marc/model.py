@@ -8,18 +8,21 @@ into the other.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import pymarc
 
+from marc.flavour import Flavour
+
 # The material types a record can have; the broker never merges two different ones.
-MATERIAL_TYPES = (
+MaterialType = Literal[
     "book", "serial", "article", "manuscript", "music_score", "map", "video", "audio",
     "image", "electronic", "mixed", "object", "other",
-)
+]
+MATERIAL_TYPES: tuple[MaterialType, ...] = get_args(MaterialType)
 
 # Holding status values; ``None`` means the source did not say.
-HOLDING_STATUSES = ("available", "on_loan", "unavailable", "not_for_loan", "lost")
+HoldingStatus = Literal["available", "on_loan", "unavailable", "not_for_loan", "lost"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +31,7 @@ class Holding:
     location: str | None = None
     call_number: str | None = None
     barcode: str | None = None
-    status: str | None = None
+    status: HoldingStatus | None = None
     due: str | None = None  # ISO date, when the item is on loan
 
     def as_dict(self) -> dict[str, Any]:
@@ -101,7 +104,7 @@ class RawMarc:
 @dataclass(frozen=True, slots=True)
 class Record:
     id: str | None
-    format: str  # "marc21" or "unimarc"
+    format: Flavour
     title: str | None
     subtitle: str | None = None
     responsibility: str | None = None
@@ -112,7 +115,7 @@ class Record:
     edition: str | None = None
     extent: str | None = None
     language: str | None = None
-    material_type: str = "other"
+    material_type: MaterialType = "other"
     isbns: tuple[str, ...] = ()
     issns: tuple[str, ...] = ()
     subjects: tuple[str, ...] = ()

@@ -12,14 +12,14 @@ import mmap
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import BinaryIO
 
 from pymarc import Record as MarcRecord
 
 from broker.kernel.errors import MarcError, SourceOpenError
 from marc import encoding as enc
-from marc.flavour import AUTO, canonical_flavour
-from marc.iso2709 import parse_record, split_records
+from marc.flavour import AUTO, Flavour, FlavourChoice, canonical_flavour
+from marc.iso2709 import Buffer, parse_record, split_records
 from marc.marcjson import iter_json_records
 from marc.marcxml import FoundRecord, iter_xml_records
 
@@ -37,7 +37,7 @@ class Entry:
     offset: int | None  # byte offset (ISO 2709)
     line: int | None  # line (MARCXML, JSON)
     record: MarcRecord | None
-    flavour: str | None
+    flavour: Flavour | None  # None exactly when record is None
     encoding: str | None
     problems: tuple[str, ...] = ()  # warnings for a record; the reason when record is None
 
@@ -77,10 +77,10 @@ def read_file(
         handle = open(path, "rb")  # noqa: SIM115 - closed in the generator below
     except OSError as exc:
         raise SourceOpenError(f"cannot open {path}: {exc.strerror or exc}") from None
-    return _read_handle(handle, Path(path), flavour, encoding)
+    return _read_handle(handle, flavour, encoding)
 
 
-def _read_handle(handle, path: Path, flavour: str, encoding: str) -> Iterator[Entry]:
+def _read_handle(handle: BinaryIO, flavour: FlavourChoice, encoding: str) -> Iterator[Entry]:
     with handle:
         try:
             size = os.fstat(handle.fileno()).st_size
@@ -135,7 +135,7 @@ def _numbered(found: Iterator[FoundRecord]) -> Iterator[Entry]:
             yield Entry(None, None, item.line, None, None, None, item.problems)
 
 
-def _iso2709_entries(data, flavour: str, encoding: str) -> Iterator[Entry]:
+def _iso2709_entries(data: Buffer, flavour: FlavourChoice, encoding: str) -> Iterator[Entry]:
     number = 0
     said = False
     for chunk in split_records(data):

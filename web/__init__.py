@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from broker.kernel import config as config_module
 from broker.kernel.config import Consortium
@@ -36,6 +37,11 @@ from web.searching import Searches
 logger = logging.getLogger(__name__)
 
 
+class _JsonProvider(DefaultJSONProvider):
+    # Chinese titles as themselves, not \uXXXX escapes: the API's answers stay readable
+    # (Flask 3 reads this attribute; its old JSON_AS_ASCII setting is gone).
+    ensure_ascii = False
+
 
 class Balis:
     """What the blueprints share, kept in ``app.extensions["balis"]``."""
@@ -45,7 +51,7 @@ class Balis:
         self.bridge = bridge
         self.searches = Searches(bridge)
         self.portal_dir = portal_dir
-        self.union = None  # broker.catalogues.union.UnionCatalogue, made on first SRU request
+        self.union: Any = None  # broker.catalogues.union.UnionCatalogue, made on first SRU request
         self._closers: list[Callable[[], None]] = [bridge.close]
 
     def on_close(self, closer: Callable[[], None]) -> None:
@@ -69,10 +75,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SESSION_STORE="env",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        JSON_AS_ASCII=False,
         MAX_CONTENT_LENGTH=1 << 20,  # forms and JSON bodies are small
     )
-    app.json.ensure_ascii = False
+    app.json = _JsonProvider(app)
     if config:
         app.config.update(config)
     consortium = app.config.get("CONSORTIUM") or config_module.load(app.config["BALIS_CONFIG"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from importlib import resources
+from typing import Any
 
 import pymarc
 import yaml
@@ -16,6 +17,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 
 from broker.kernel import directory
 from broker.kernel.errors import BalisError
+from broker.search.merge import Cluster
 from web import get_balis
 from web.searching import SearchGone, page_request
 
@@ -67,7 +69,7 @@ def _query(text: str | None) -> str:
     return text
 
 
-def _libraries(values) -> list[str]:
+def _libraries(values: object) -> list[str]:
     if values is None:
         return []
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
@@ -130,7 +132,7 @@ def record(record_id: str):
     return Response(marcxml_collection(cluster), mimetype="application/marcxml+xml")
 
 
-def marcxml_collection(cluster) -> bytes:
+def marcxml_collection(cluster: Cluster) -> bytes:
     """Each library's source record of the cluster, as one MARCXML collection."""
     parts = [b'<?xml version="1.0" encoding="UTF-8"?>\n',
              b'<collection xmlns="http://www.loc.gov/MARC21/slim">\n']
@@ -154,6 +156,6 @@ def openapi():
     return jsonify(openapi_spec())
 
 
-def openapi_spec() -> dict:
+def openapi_spec() -> dict[str, Any]:
     text = resources.files("web").joinpath("openapi.yaml").read_text(encoding="utf-8")
     return yaml.safe_load(text)

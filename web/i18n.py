@@ -7,9 +7,12 @@ library names and catalogue data are shown as the libraries wrote them. Template
 
 from __future__ import annotations
 
-from flask import Flask, g, request
+from typing import Literal, get_args
 
-LANGUAGES = ("zh", "en")
+from flask import Flask, Response, g, request
+
+Language = Literal["zh", "en"]
+LANGUAGES: tuple[Language, ...] = get_args(Language)
 COOKIE = "lang"
 
 STRINGS: dict[str, tuple[str, str]] = {
@@ -261,7 +264,7 @@ def init_app(app: Flask) -> None:
             g.lang = "zh"
 
     @app.after_request
-    def remember_language(response):
+    def remember_language(response: Response) -> Response:
         if getattr(g, "lang_changed", False):
             response.set_cookie(COOKIE, g.lang, max_age=365 * 86400, samesite="Lax",
                                 httponly=True)

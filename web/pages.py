@@ -174,8 +174,9 @@ def search_form():
         return render_template("search.html", fields=FIELDS, selected=chosen,
                                names=library_names(), field=field, text=text, cql=cql,
                                sort=sort, sorts=rank.SORTS, error=str(exc)), 400
-    args = {"live": "1"} if request.args.get("live") == "1" else {}
-    return redirect(url_for("pages.results", session_id=session_id, **args))
+    if request.args.get("live") == "1":
+        return redirect(url_for("pages.results", session_id=session_id, live="1"))
+    return redirect(url_for("pages.results", session_id=session_id))
 
 
 @bp.get("/results/<session_id>")

@@ -10,7 +10,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from broker.kernel.literals import one_of
 from broker.search import rank
+from broker.search.fanout import Broker
+from broker.search.health import HealthReport
 from broker.search.merge import Cluster
 from broker.search.session import SearchSession
 from web.bridge import BrokerBridge
@@ -29,22 +32,23 @@ class SearchGone(LookupError):
 class PageRequest:
     start: int = 1
     count: int = 20
-    sort: str | None = None  # None: the order the search was started with
-    filters: tuple[tuple[str, str], ...] = ()
+    sort: rank.Sort | None = None  # None: the order the search was started with
+    filters: tuple[tuple[rank.Facet, str], ...] = ()
 
-    def filter_dict(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
+    def filter_dict(self) -> rank.Filters:
+        out: rank.Filters = {}
         for facet, value in self.filters:
             out.setdefault(facet, []).append(value)
         return out
 
 
-def parse_filters(values: list[str]) -> tuple[tuple[str, str], ...]:
+def parse_filters(values: list[str]) -> tuple[tuple[rank.Facet, str], ...]:
     """``facet:value`` strings (``library:bupt``); raises ValueError naming a bad one."""
-    out = []
+    out: list[tuple[rank.Facet, str]] = []
     for text in values:
-        facet, sep, value = text.partition(":")
-        if not sep or facet not in rank.FACETS or not value:
+        name, sep, value = text.partition(":")
+        facet = one_of(name, rank.FACETS)
+        if not sep or facet is None or not value:
             raise ValueError(f"filter {text!r} must be FACET:VALUE with FACET one of "
                              f"{', '.join(rank.FACETS)}")
         out.append((facet, value))
@@ -65,12 +69,10 @@ def page_request(start: str | None, count: str | None, sort: str | None,
             raise ValueError(f"{name} must be between {low} and {high}, not {value}")
         return value
 
-    sort = sort or None
-    if sort is not None and sort not in rank.SORTS:
-        raise ValueError(f"sort must be one of {', '.join(rank.SORTS)}, not {sort!r}")
+    chosen = rank.as_sort(sort) if sort else None
     return PageRequest(start=number(start, "start", 1, 1, 1_000_000),
                        count=number(count, "count", default_count, 0, MAX_COUNT),
-                       sort=sort, filters=parse_filters(filters or []))
+                       sort=chosen, filters=parse_filters(filters or []))
 
 
 class Searches:
@@ -81,7 +83,7 @@ class Searches:
 
     def start(self, query: str, libraries: list[str] | None, sort: str = "relevance") -> str:
         """Start a search; its id. Raises QueryError / UsageError / ConfigError."""
-        async def work(broker):
+        async def work(broker: Broker):
             session = await broker.search(query, libraries or None, sort=sort)
             return session.id
         return self.bridge.call(work, timeout=30)
@@ -89,7 +91,7 @@ class Searches:
     def page(self, session_id: str, request: PageRequest, *, wait: bool = False
              ) -> dict[str, Any]:
         """CONTRACTS section 5 for one page; with ``wait``, once every library is done."""
-        async def work(broker):
+        async def work(broker: Broker):
             session = await self._session(broker, session_id)
             if wait:
                 await broker.wait(session)
@@ -105,7 +107,7 @@ class Searches:
     def live(self, session_id: str, seen: int, request: PageRequest) -> dict[str, Any]:
         """The page once the session has moved past revision ``seen`` (or is done, or
         LIVE_WAIT passed): the long poll behind the streaming results page."""
-        async def work(broker):
+        async def work(broker: Broker):
             session = await self._session(broker, session_id)
             if not session.done and revision(session) <= seen:
                 await session.changed(timeout=LIVE_WAIT)
@@ -118,7 +120,7 @@ class Searches:
                ) -> tuple[Cluster, SearchSession]:
         """The merged record ``record_id`` (a cluster id or any of its sources' ids) from
         the given session, else from any live one; SearchGone if none has it."""
-        async def work(broker):
+        async def work(broker: Broker):
             own = await broker.get(session_id) if session_id else None
             # The reader's own session nearly always has it: the others (hundreds, up to
             # the store's limit) are looked through only when it does not.
@@ -132,17 +134,17 @@ class Searches:
                              "(searches expire after a while): search again to see it")
         return self.bridge.call(work, timeout=30)
 
-    def health(self) -> dict[str, dict]:
+    def health(self) -> dict[str, HealthReport]:
         """Each library's health report, by id (empty before the first search). Read on
         the broker's loop, which is the thread that updates it."""
         if not self.bridge.started:
             return {}
 
-        async def work(broker):
+        async def work(broker: Broker):
             return broker.health_report()
         return {r["library"]: r for r in self.bridge.call(work, timeout=30)}
 
-    async def _session(self, broker, session_id: str) -> SearchSession:
+    async def _session(self, broker: Broker, session_id: str) -> SearchSession:
         session = await broker.get(session_id)
         if session is None:
             raise SearchGone(f"search {session_id} is unknown or has expired: search again")
@@ -154,7 +156,7 @@ class Searches:
         return max(timeouts, default=10.0) + 60.0
 
 
-async def _page_of(broker, session: SearchSession, request: PageRequest) -> dict[str, Any]:
+async def _page_of(broker: Broker, session: SearchSession, request: PageRequest) -> dict[str, Any]:
     """The page ``request`` asks for; without a sort, in the order the search began with."""
     return await broker.page(session, start=request.start, count=request.count,
                              sort=request.sort or session.sort, filters=request.filter_dict())

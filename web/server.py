@@ -12,9 +12,15 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Iterable
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from flask import Flask
-from waitress.server import create_server
+from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
+
+if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 logger = logging.getLogger(__name__)
 access_log = logging.getLogger("balis.access")
@@ -25,14 +31,17 @@ DEFAULT_THREADS = 16  # request threads: a live results page holds one while it 
 class AccessLog:
     """WSGI middleware: one line per request (method, path, status, size, time)."""
 
-    def __init__(self, app: Callable) -> None:
+    def __init__(self, app: WSGIApplication) -> None:
         self.app = app
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse
+                 ) -> Iterable[bytes]:
         began = time.monotonic()
         seen: dict[str, str] = {}
 
-        def recording_start(status: str, headers: list, exc_info=None):
+        def recording_start(status: str, headers: list[tuple[str, str]],
+                            exc_info: OptExcInfo | None = None, /
+                            ) -> Callable[[bytes], object]:
             seen["status"] = status.split(" ", 1)[0]
             seen["size"] = next((v for k, v in headers if k.lower() == "content-length"), "-")
             return start_response(status, headers, exc_info)
@@ -48,17 +57,28 @@ class AccessLog:
                             (time.monotonic() - began) * 1000)
 
 
-def make_server(app: Flask, host: str, port: int, threads: int = DEFAULT_THREADS):
-    """A waitress server bound to host:port (port 0: any free one; ``.effective_port``).
+def make_server(app: Flask, host: str, port: int, threads: int = DEFAULT_THREADS
+                ) -> MultiSocketServer | BaseWSGIServer:
+    """A waitress server bound to host:port (port 0: any free one; ``bound_port``).
     Raises OSError when the address cannot be used."""
     return create_server(AccessLog(app.wsgi_app), host=host, port=port, threads=threads,
                          ident="balis-broker", channel_timeout=120,
                          connection_limit=1000, clear_untrusted_proxy_headers=True)
 
 
-def run(server, on_stop: Callable[[], None] | None = None) -> None:
+def bound_port(server: MultiSocketServer | BaseWSGIServer) -> int:
+    """The port ``server`` listens on (the free one it took when asked for port 0)."""
+    if isinstance(server, MultiSocketServer):  # a host name with several addresses
+        return server.effective_listen[0][1]
+    # types-waitress leaves effective_port out; BaseWSGIServer.__init__ sets it.
+    port: int = server.effective_port  # type: ignore[attr-defined]
+    return port
+
+
+def run(server: MultiSocketServer | BaseWSGIServer,
+        on_stop: Callable[[], None] | None = None) -> None:
     """Serve until Ctrl-C or SIGTERM, then close the server and call ``on_stop``."""
-    def terminate(signum, frame):
+    def terminate(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, terminate)

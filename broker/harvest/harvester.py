@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-from broker.harvest.writers import Converted, Writer
+from broker.harvest.writers import Converted, OutputFormat, Writer
 from broker.kernel.config import Library
 from broker.kernel.cql import Node, parse
 from broker.kernel.errors import (
@@ -50,7 +51,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class HarvestOptions:
-    format: str = "iso2709"
+    format: OutputFormat = "iso2709"
     query: str | None = None  # the broker's CQL; None: the library's all_records query
     rate: float | None = None  # requests a second to the member
     chunk: int = 100  # records per request
@@ -154,6 +155,7 @@ class Harvest:
         self.report = report or (lambda message: logger.warning("%s", message))
         self.on_progress = progress
         config = library.connector
+        assert config is not None  # harvestable() said so
         self.writer = Writer(options.format, library.id, config.format,
                              "auto" if config.encoding == "utf-8" else config.encoding)
         self.query: Node | str = (parse(options.query) if options.query
@@ -227,12 +229,13 @@ class Harvest:
             self._update(checkpoint)
             while checkpoint.next <= checkpoint.hits:
                 start = checkpoint.next
-                page = await self._retrying(pager, lambda s=start: pager.fetch(s, options.chunk))
+                page = await self._retrying(
+                    pager, functools.partial(pager.fetch, start, options.chunk))
                 if not page.items:
                     raise ConnectorError(f"the server sent no records at position {start} "
                                          f"of {page.hits}")
                 checkpoint = self._check_hits(checkpoint, page.hits)
-                converted = await asyncio.to_thread(self._convert, pager, page.items)
+                converted = await asyncio.to_thread(self._convert, page.items)
                 batch = b"".join(item.data for item in converted if item.data is not None)
                 problems = [f"record {item.position}: {item.problem}"
                             for item in converted if item.data is None]
@@ -266,8 +269,8 @@ class Harvest:
         checkpoint.save(self.checkpoint_file)
         return self._result(checkpoint, started)
 
-    def _convert(self, pager: Pager, items: tuple[RawItem, ...]) -> list[Converted]:
-        out = []
+    def _convert(self, items: tuple[RawItem, ...]) -> list[Converted]:
+        out: list[Converted] = []
         for item in items:
             if item.data is None:
                 out.append(Converted(item.position, None, item.problem))

@@ -13,10 +13,14 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from broker.harvest.harvester import HarvestOptions, harvest_sync
 from broker.kernel.config import Library
 from broker.kernel.errors import ConnectorError, UsageError
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +28,7 @@ QUEUE_NAME = "balis-harvest"
 JOB_RETRIES = 3
 
 
-def harvest_job(library: Library, out: str, options: dict) -> dict:
+def harvest_job(library: Library, out: str, options: dict[str, Any]) -> dict[str, Any]:
     """One member's harvest, run by a worker; raises (so RQ retries) unless it finished."""
     result = harvest_sync(library, Path(out), HarvestOptions(**options), resume=True)
     if not result.done:
@@ -36,7 +40,7 @@ def harvest_job(library: Library, out: str, options: dict) -> dict:
             "skipped": result.skipped, "hits": result.hits}
 
 
-def _redis(url: str):
+def _redis(url: str) -> Redis:
     from redis import Redis
 
     try:

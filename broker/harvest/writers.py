@@ -11,14 +11,18 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import pymarc
 
+from broker.kernel.literals import one_of
 from marc import normalize, read_bytes
+from marc.flavour import Flavour
 from marc.model import RawMarc
 
-FORMATS = ("iso2709", "marcxml", "jsonl")
-EXTENSIONS = {"iso2709": ".mrc", "marcxml": ".xml", "jsonl": ".jsonl"}
+OutputFormat = Literal["iso2709", "marcxml", "jsonl"]
+FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
+EXTENSIONS: dict[OutputFormat, str] = {"iso2709": ".mrc", "marcxml": ".xml", "jsonl": ".jsonl"}
 MARC_NS = "http://www.loc.gov/MARC21/slim"
 
 
@@ -34,12 +38,13 @@ class Converted:
 class Writer:
     """Turns raw records of one library into one output format."""
 
-    def __init__(self, fmt: str, library: str, flavour: str, encoding: str) -> None:
-        if fmt not in FORMATS:
+    def __init__(self, fmt: str, library: str, flavour: Flavour, encoding: str) -> None:
+        chosen = one_of(fmt, FORMATS)
+        if chosen is None:
             raise ValueError(f"unknown output format {fmt!r}")
-        self.format = fmt
+        self.format = chosen
         self.library = library
-        self.flavour = flavour  # marc21 | unimarc
+        self.flavour = flavour
         self.encoding = encoding  # what to read the records in ("auto": check each)
 
     def header(self) -> bytes:

@@ -29,9 +29,11 @@ from broker.kernel.consortium import (  # noqa: F401  (re-exported: the config's
     Contact,
     IllPolicy,
     Library,
+    Protocol,
     instance_dir,
 )
 from broker.kernel.errors import ConfigError, QueryError
+from broker.kernel.literals import one_of
 from broker.kernel.pqf import parse_pqf
 
 _ID = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")  # library and category ids
@@ -91,7 +93,8 @@ def loads(text: str, name: str = "<config>", path: Path | None = None) -> Consor
     return result
 
 
-def _mapping(node: yaml.Node | None, problems: _Problems, allowed: set[str]) -> dict:
+def _mapping(node: yaml.Node | None, problems: _Problems, allowed: set[str]
+             ) -> dict[str, yaml.Node]:
     """A mapping node's values by key (still nodes); unknown and duplicate keys reported."""
     if node is None or (isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null")):
         return {}
@@ -118,7 +121,8 @@ def _scalar(node: yaml.Node | None) -> Any:
     return yaml.safe_load(yaml.serialize(node))
 
 
-def _str(node, problems: _Problems, what: str, required: bool = False) -> str | None:
+def _str(node: yaml.Node | None, problems: _Problems, what: str, required: bool = False
+         ) -> str | None:
     value = _scalar(node)
     if value is None:
         if required:
@@ -130,7 +134,8 @@ def _str(node, problems: _Problems, what: str, required: bool = False) -> str | 
     return str(value).strip() or None
 
 
-def _int(node, problems: _Problems, what: str, default: int, minimum: int = 0) -> int:
+def _int(node: yaml.Node | None, problems: _Problems, what: str, default: int,
+         minimum: int = 0) -> int:
     value = _scalar(node)
     if value is None:
         return default
@@ -140,7 +145,7 @@ def _int(node, problems: _Problems, what: str, default: int, minimum: int = 0) -
     return value
 
 
-def _number(node, problems: _Problems, what: str, default: float) -> float:
+def _number(node: yaml.Node | None, problems: _Problems, what: str, default: float) -> float:
     value = _scalar(node)
     if value is None:
         return default
@@ -150,7 +155,7 @@ def _number(node, problems: _Problems, what: str, default: float) -> float:
     return float(value)
 
 
-def _bool(node, problems: _Problems, what: str, default: bool) -> bool:
+def _bool(node: yaml.Node | None, problems: _Problems, what: str, default: bool) -> bool:
     value = _scalar(node)
     if value is None:
         return default
@@ -160,7 +165,7 @@ def _bool(node, problems: _Problems, what: str, default: bool) -> bool:
     return value
 
 
-def _fine(node, problems: _Problems, what: str) -> float:
+def _fine(node: yaml.Node | None, problems: _Problems, what: str) -> float:
     value = _scalar(node)
     if value is None:
         return DEFAULT_FINE_PER_DAY
@@ -170,7 +175,7 @@ def _fine(node, problems: _Problems, what: str) -> float:
     return float(value)
 
 
-def _categories(node, problems: _Problems) -> list[Category]:
+def _categories(node: yaml.Node | None, problems: _Problems) -> list[Category]:
     if node is None:
         problems.add(None, "no categories: list them under 'categories'")
         return []
@@ -191,8 +196,8 @@ def _categories(node, problems: _Problems) -> list[Category]:
     return out
 
 
-def _libraries(node, problems: _Problems, defaults: dict, categories: set[str],
-               base: Path | None = None) -> list[Library]:
+def _libraries(node: yaml.Node | None, problems: _Problems, defaults: dict[str, yaml.Node],
+               categories: set[str], base: Path | None = None) -> list[Library]:
     if node is None or not isinstance(node, yaml.SequenceNode):
         problems.add(node, "libraries must be a list")
         return []
@@ -245,42 +250,48 @@ def _libraries(node, problems: _Problems, defaults: dict, categories: set[str],
     return out
 
 
-def _connector(node, problems: _Problems, where: str, default_timeout: float,
+def _connector(node: yaml.Node, problems: _Problems, where: str, default_timeout: float,
                default_max: int, base: Path | None = None) -> ConnectorConfig | None:
     keys = {"protocol", "url", "format", "encoding", "timeout", "max_records", "indexes",
             "record_schema", "sru_version", "record_syntax", "element_set",
             "path", "all_records"}
     values = _mapping(node, problems, keys)
-    protocol = _str(values.get("protocol"), problems, f"{where}connector protocol", True)
-    local = protocol == "local"
+    protocol_name = _str(values.get("protocol"), problems, f"{where}connector protocol", True)
+    local = protocol_name == "local"
     url = _str(values.get("url"), problems, f"{where}connector url", not local)
-    fmt = _str(values.get("format"), problems, f"{where}format") or "marc21"
-    encoding = (_str(values.get("encoding"), problems, f"{where}encoding") or "utf-8").lower()
+    fmt_name = _str(values.get("format"), problems, f"{where}format") or "marc21"
+    encoding_name = (_str(values.get("encoding"), problems, f"{where}encoding")
+                     or "utf-8").lower()
     ok = True
-    if protocol not in PROTOCOLS:
+    protocol = one_of(protocol_name, PROTOCOLS)
+    if protocol is None:
         problems.add(values.get("protocol"), f"{where}protocol must be one of "
-                                             f"{', '.join(PROTOCOLS)}, not {protocol!r}")
+                                             f"{', '.join(PROTOCOLS)}, not {protocol_name!r}")
         ok = False
-    if fmt not in FORMATS:
+    fmt = one_of(fmt_name, FORMATS)
+    if fmt is None:
         problems.add(values.get("format"), f"{where}format must be marc21 or unimarc "
-                                           f"(CNMARC is unimarc), not {fmt!r}")
+                                           f"(CNMARC is unimarc), not {fmt_name!r}")
         ok = False
-    if encoding not in CONFIG_ENCODINGS:
+    encoding = one_of(encoding_name, CONFIG_ENCODINGS)
+    if encoding is None:
         problems.add(values.get("encoding"), f"{where}encoding must be one of "
                                              f"{', '.join(CONFIG_ENCODINGS)}")
         ok = False
-    if url and protocol in PROTOCOLS and not local:
+    if url and protocol is not None and not local:
         message = _url_problem(url, protocol)
         if message:
             problems.add(values.get("url"), f"{where}{message}")
             ok = False
-    version = _str(values.get("sru_version"), problems, f"{where}sru_version") or "1.2"
-    if version not in SRU_VERSIONS:
+    version = one_of(_str(values.get("sru_version"), problems, f"{where}sru_version")
+                      or "1.2", SRU_VERSIONS)
+    if version is None:
         problems.add(values.get("sru_version"), f"{where}sru_version must be one of "
                                                 f"{', '.join(SRU_VERSIONS)}")
         ok = False
-    syntax = _str(values.get("record_syntax"), problems, f"{where}record_syntax")
-    if syntax is not None and syntax not in RECORD_SYNTAXES:
+    syntax_name = _str(values.get("record_syntax"), problems, f"{where}record_syntax")
+    syntax = one_of(syntax_name, RECORD_SYNTAXES)
+    if syntax_name is not None and syntax is None:
         problems.add(values.get("record_syntax"), f"{where}record_syntax must be one of "
                                                   f"{', '.join(RECORD_SYNTAXES)}")
         ok = False
@@ -303,7 +314,10 @@ def _connector(node, problems: _Problems, where: str, default_timeout: float,
     index_path = _index_path(values, problems, where, local, base)
     if local and index_path is not None:
         url = Path(index_path).as_uri()
-    if not (ok and url and protocol) or (local and index_path is None):
+    if not (ok and url) or (local and index_path is None):
+        return None
+    # Each of these None was reported above, which made ok false; asked again for the types.
+    if protocol is None or fmt is None or encoding is None or version is None:
         return None
     return ConnectorConfig(
         protocol=protocol, url=url, format=fmt, encoding=encoding,
@@ -321,7 +335,7 @@ def _connector(node, problems: _Problems, where: str, default_timeout: float,
     )
 
 
-def _index_path(values: dict, problems: _Problems, where: str, local: bool,
+def _index_path(values: dict[str, yaml.Node], problems: _Problems, where: str, local: bool,
                 base: Path | None) -> str | None:
     """A local library's index file, relative to the libraries file's directory."""
     value = _str(values.get("path"), problems, f"{where}connector path")
@@ -343,7 +357,7 @@ def _index_path(values: dict, problems: _Problems, where: str, local: bool,
     return str(path.absolute())
 
 
-def _url_problem(url: str, protocol: str) -> str | None:
+def _url_problem(url: str, protocol: Protocol) -> str | None:
     parts = urlsplit(url)
     schemes = ("z3950", "tcp") if protocol == "z3950" else ("http", "https")
     if parts.scheme not in schemes:

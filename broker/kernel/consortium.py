@@ -28,10 +28,16 @@ def instance_dir() -> Path:
 # The protocols a connector speaks; ``connectors.registry`` maps each to its code.
 Protocol = Literal["z3950", "sru", "local"]
 PROTOCOLS: tuple[Protocol, ...] = get_args(Protocol)
-FORMATS = ("marc21", "unimarc")
-CONFIG_ENCODINGS = ("utf-8", "marc-8", "gb18030")
-SRU_VERSIONS = ("1.1", "1.2", "2.0")
-RECORD_SYNTAXES = ("usmarc", "marc21", "unimarc", "xml")
+# The MARC flavour a member sends (marc.flavour.Flavour, named here again: the kernel
+# imports nothing above it).
+MarcFormat = Literal["marc21", "unimarc"]
+FORMATS: tuple[MarcFormat, ...] = get_args(MarcFormat)
+ConfigEncoding = Literal["utf-8", "marc-8", "gb18030"]
+CONFIG_ENCODINGS: tuple[ConfigEncoding, ...] = get_args(ConfigEncoding)
+SruVersion = Literal["1.1", "1.2", "2.0"]
+SRU_VERSIONS: tuple[SruVersion, ...] = get_args(SruVersion)
+RecordSyntax = Literal["usmarc", "marc21", "unimarc", "xml"]
+RECORD_SYNTAXES: tuple[RecordSyntax, ...] = get_args(RecordSyntax)
 # A harvest's query when neither --query nor the connector's all_records says otherwise:
 # CQL's own "every record", and the Bib-1 form YAZ's CQL mapping gives it (Zebra knows it;
 # a server that does not answers with a diagnostic, and the library then needs all_records).
@@ -62,17 +68,17 @@ class IllPolicy:
 class ConnectorConfig:
     protocol: Protocol
     url: str
-    format: str = "marc21"
-    encoding: str = "utf-8"
+    format: MarcFormat = "marc21"
+    encoding: ConfigEncoding = "utf-8"
     timeout: float = 10.0
     max_records: int = 20
     indexes: dict[str, str] = field(default_factory=dict)
     # SRU only: the record schema to ask for, and the protocol version.
     record_schema: str = "marcxml"
-    sru_version: str = "1.2"
+    sru_version: SruVersion = "1.2"
     # Z39.50 only: the record syntax (default: usmarc or unimarc, from format) and the
     # element set name (F; XML servers such as Zebra want e.g. marcxml).
-    record_syntax: str | None = None
+    record_syntax: RecordSyntax | None = None
     element_set: str = "F"
     # local only: the union index file (balis index build), made absolute when loaded.
     path: str | None = None

@@ -26,10 +26,11 @@ def _ascii_alnum(text: str) -> str:
     return "".join(c for c in text.lower() if c.isascii() and c.isalnum())
 
 
-def _keep_non_han(text: str) -> list[str]:
+def _keep_non_han(text: str) -> str:
     # pypinyin hands over runs of non-Chinese text: keep their letters and digits
-    # ("中国石油大学（北京）" has parentheses, a name may have "MBA"), drop the rest.
-    return [_ascii_alnum(unicodedata.normalize("NFKC", text))]
+    # ("中国石油大学（北京）" has parentheses, a name may have "MBA"), drop the rest
+    # (an empty answer is no syllable).
+    return _ascii_alnum(unicodedata.normalize("NFKC", text))
 
 
 @lru_cache(maxsize=4096)

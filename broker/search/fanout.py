@@ -15,6 +15,7 @@ import contextlib
 import logging
 import secrets
 import time
+from typing import Any, Literal
 
 import aiohttp
 
@@ -28,7 +29,7 @@ from broker.kernel.errors import (
     UsageError,
 )
 from broker.search import rank
-from broker.search.health import LibraryHealth
+from broker.search.health import HealthReport, LibraryHealth
 from broker.search.session import SearchSession
 from broker.search.store import MAX_SESSIONS, SESSION_TTL, MemoryStore, SessionStore
 from connectors.base import Connector
@@ -63,7 +64,7 @@ class Broker:
     async def __aenter__(self) -> Broker:
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     async def close(self) -> None:
@@ -121,13 +122,15 @@ class Broker:
         ``sort`` is remembered as the session's order for pages that name none. Raises
         QueryError for a bad query, UsageError/ConfigError for a bad selection or sort.
         """
-        if sort not in rank.SORTS:
-            raise UsageError(f"sort must be one of {', '.join(rank.SORTS)}, not {sort!r}")
+        try:
+            chosen = rank.as_sort(sort)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         query = parse(query_text)
         libraries = self.select(library_ids)
         session = SearchSession(secrets.token_hex(8), query_text, query, libraries,
                                 per_library=per_library, timeout=timeout)
-        session.sort = sort
+        session.sort = chosen
         await self.store.add(session)
         session.task = asyncio.create_task(self._run(session), name=f"search-{session.id}")
         return session
@@ -224,8 +227,9 @@ class Broker:
             logger.warning("%s: %s", library.id, problem)
         session.add_records(library.id, start, page.records, page.problems, requested=count)
 
-    def _failed(self, session: SearchSession, library: Library, status: str, error: str,
-                began: float, *, healthy: bool = False) -> None:
+    def _failed(self, session: SearchSession, library: Library,
+                status: Literal["timeout", "error"], error: str, began: float, *,
+                healthy: bool = False) -> None:
         seconds = time.monotonic() - began
         self.health[library.id].record(healthy, seconds, None if healthy else error)
         state = session.states[library.id]
@@ -258,8 +262,8 @@ class Broker:
                     return  # nothing came: do not loop
 
     async def page(self, session: SearchSession, *, start: int = 1, count: int = 20,
-                   sort: str = "relevance", filters: dict[str, list[str]] | None = None
-                   ) -> dict:
+                   sort: rank.Sort = "relevance", filters: rank.Filters | None = None
+                   ) -> dict[str, Any]:
         """A page of the merged set (CONTRACTS section 5); paging past what was fetched asks
         the libraries that have more, once they have all answered the first time."""
         if session.done and start + count - 1 > len(session.merger.clusters):
@@ -280,5 +284,5 @@ class Broker:
 
     # --- upkeep -------------------------------------------------------------------------
 
-    def health_report(self) -> list[dict]:
+    def health_report(self) -> list[HealthReport]:
         return [self.health[lib.id].report() for lib in self.consortium.libraries]

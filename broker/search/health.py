@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 FAILURES_BEFORE_SUSPENSION = 3
 FIRST_SUSPENSION = 30.0  # seconds; doubles with each further failure
@@ -17,10 +18,24 @@ LONGEST_SUSPENSION = 600.0
 WINDOW = 200  # searches kept for rates and percentiles
 
 
+class HealthReport(TypedDict):
+    """One member's health as the API's /health and the directory page show it."""
+
+    library: str
+    searches: int
+    success_rate: float | None  # None before its first search
+    p50_ms: int | None
+    p95_ms: int | None
+    consecutive_failures: int
+    suspended_seconds: float  # 0: searchable
+    last_error: str | None
+
+
 @dataclass(slots=True)
 class LibraryHealth:
     library: str
-    outcomes: deque = field(default_factory=lambda: deque(maxlen=WINDOW))  # (ok, seconds)
+    outcomes: deque[tuple[bool, float]] = field(  # (ok, seconds)
+        default_factory=lambda: deque(maxlen=WINDOW))
     consecutive_failures: int = 0
     suspended_until: float = 0.0  # time.monotonic()
     last_error: str | None = None
@@ -42,7 +57,7 @@ class LibraryHealth:
         """Seconds of suspension left (0: searchable)."""
         return max(0.0, self.suspended_until - time.monotonic())
 
-    def report(self) -> dict:
+    def report(self) -> HealthReport:
         latencies = sorted(seconds for ok, seconds in self.outcomes if ok)
         total = len(self.outcomes)
         return {

@@ -21,6 +21,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import opencc
 
@@ -61,19 +62,16 @@ def edition_key(edition: str | None) -> str:
     return "" if key in ("1", "0", "firstedition", "初版") else key
 
 
-def kind_of(record: Record) -> str:
-    """What must agree for two records to merge: serials apart from everything else."""
-    return "serial" if record.material_type == "serial" else record.material_type
-
-
 def work_key(record: Record) -> str | None:
-    """Title, first author, year, edition and kind; None without a title to match on."""
+    """Title, first author, year, edition and material type (records of two types never
+    merge); None without a title to match on."""
     title = fold(record.sort_title or record.title)
     if not title:
         return None
     author = fold(record.authors[0]) if record.authors else ""
     year = str(record.year or "")
-    return "|".join((kind_of(record), title, author, year, edition_key(record.edition)))
+    return "|".join((record.material_type, title, author, year,
+                     edition_key(record.edition)))
 
 
 @dataclass(slots=True)
@@ -87,7 +85,7 @@ class Cluster:
     first_seen: int = 0  # arrival order, to keep output stable
     aggregators: frozenset[str] = frozenset()  # senders whose holdings name their libraries
     # Derived from records, cached until the next record joins (ranking asks often).
-    cache: dict = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict)
 
     def add(self, library: str, record: Record) -> None:
         self.records.append((library, record))
@@ -111,7 +109,7 @@ class Cluster:
             best = self.cache["best"] = max((r for _, r in self.records), key=richness)
         return best
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """CONTRACTS section 4 for the cluster, with libraries and every holding."""
         best = self.best
         data = best.as_dict()
@@ -177,7 +175,7 @@ class Merger:
         return added
 
     def _place(self, library: str, record: Record) -> None:
-        kind = kind_of(record)
+        kind = record.material_type  # an ISBN joins records of one material type only
         key = work_key(record)
         cluster = None
         for isbn in record.isbns:

@@ -8,18 +8,29 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any, Literal, get_args
 
 from pypinyin import Style, lazy_pinyin
 
 from broker.kernel.cql import Boolean, Clause, Node
+from broker.kernel.literals import one_of
 from broker.search.merge import Cluster, fold
 
-SORTS = ("relevance", "year", "-year", "title")
+Sort = Literal["relevance", "year", "-year", "title"]
+SORTS: tuple[Sort, ...] = get_args(Sort)
 FIELD_WEIGHTS = {"title": 3.0, "author": 2.0, "subject": 1.0}
 HOLDERS_BOOST = 0.5  # per doubling of the number of libraries holding a record
 K1, B = 1.2, 0.75
 _LATIN = re.compile(r"[0-9a-z]+")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+
+
+def as_sort(name: str) -> Sort:
+    """The sort ``name`` names (a reader's choice); ValueError listing the sorts otherwise."""
+    sort = one_of(name, SORTS)
+    if sort is None:
+        raise ValueError(f"sort must be one of {', '.join(SORTS)}, not {name!r}")
+    return sort
 
 
 def tokens(text: str) -> list[str]:
@@ -70,11 +81,11 @@ def relevance(clusters: list[Cluster], terms: list[str]) -> dict[str, float]:
     n = len(docs) or 1
     avg = {name: (sum(len(d[name]) for d in docs.values()) / n) or 1.0 for name in FIELD_WEIGHTS}
     unique_terms = list(dict.fromkeys(terms))
-    df = Counter()
+    df: Counter[str] = Counter()
     for fields in docs.values():
         present = set().union(*map(set, fields.values()))
         df.update(t for t in unique_terms if t in present)
-    scores = {}
+    scores: dict[str, float] = {}
     for cluster in clusters:
         fields = docs[cluster.id]
         score = 0.0
@@ -100,7 +111,7 @@ def title_key(title: str) -> str:
     return " ".join(lazy_pinyin(folded, style=Style.TONE3, errors="default"))
 
 
-def order(clusters: list[Cluster], sort: str, terms: list[str]) -> list[Cluster]:
+def order(clusters: list[Cluster], sort: Sort, terms: list[str]) -> list[Cluster]:
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}")
     if sort == "relevance":
@@ -108,24 +119,27 @@ def order(clusters: list[Cluster], sort: str, terms: list[str]) -> list[Cluster]
         return sorted(clusters, key=lambda c: (-scores[c.id], c.first_seen))
     if sort in ("year", "-year"):
         sign = 1 if sort == "year" else -1
-        dated = [c for c in clusters if c.best.year is not None]
+        dated = [(year, c) for c in clusters if (year := c.best.year) is not None]
         undated = [c for c in clusters if c.best.year is None]
-        dated.sort(key=lambda c: (sign * c.best.year, c.first_seen))
-        return dated + undated  # records without a year last, either way
+        dated.sort(key=lambda yc: (sign * yc[0], yc[1].first_seen))
+        return [c for _year, c in dated] + undated  # records without a year last, either way
     return sorted(clusters, key=lambda c: (title_key(c.best.sort_title or c.best.title or ""),
                                            c.first_seen))
 
 
 # --- facets ---------------------------------------------------------------------------------
 
-FACETS = ("library", "decade", "material_type", "language")
+Facet = Literal["library", "decade", "material_type", "language"]
+FACETS: tuple[Facet, ...] = get_args(Facet)
+# What a page narrows the set to: for each facet, the values a record must have one of.
+Filters = dict[Facet, list[str]]
 
 
 def decade(year: int | None) -> str | None:
     return f"{year // 10 * 10}s" if year else None
 
 
-def facet_values(cluster: Cluster, facet: str) -> Iterable[str]:
+def facet_values(cluster: Cluster, facet: Facet) -> Iterable[str]:
     best = cluster.best
     if facet == "library":
         return cluster.libraries
@@ -139,9 +153,9 @@ def facet_values(cluster: Cluster, facet: str) -> Iterable[str]:
     raise ValueError(f"unknown facet {facet!r}")
 
 
-def facets(clusters: list[Cluster]) -> dict[str, list[dict]]:
+def facets(clusters: list[Cluster]) -> dict[Facet, list[dict[str, Any]]]:
     """Counts of merged records per value, most frequent first."""
-    out = {}
+    out: dict[Facet, list[dict[str, Any]]] = {}
     for facet in FACETS:
         counts = Counter(v for c in clusters for v in facet_values(c, facet))
         out[facet] = [{"value": value, "count": count}
@@ -149,7 +163,7 @@ def facets(clusters: list[Cluster]) -> dict[str, list[dict]]:
     return out
 
 
-def narrow(clusters: list[Cluster], filters: dict[str, list[str]]) -> list[Cluster]:
+def narrow(clusters: list[Cluster], filters: Filters) -> list[Cluster]:
     """Only clusters that have one of the chosen values for every filtered facet."""
     for facet, wanted in filters.items():
         if not wanted:

@@ -11,12 +11,13 @@ from typing import Any
 
 from broker.kernel.config import Consortium
 from broker.search.fanout import Broker
+from broker.search.rank import Sort
 from broker.search.session import SearchSession
 
 
 async def run_search(consortium: Consortium, query: str, library_ids: list[str] | None, *,
                      per_library: int | None = None, timeout: float | None = None,
-                     sort: str = "relevance", count: int | None = None,
+                     sort: Sort = "relevance", count: int | None = None,
                      progress: Callable[[SearchSession], None] | None = None
                      ) -> dict[str, Any]:
     """Search, wait for every library, and return the merged result (all records by

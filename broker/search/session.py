@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from broker.kernel.config import Library
 from broker.kernel.cql import Node
@@ -20,11 +20,15 @@ from broker.search import rank
 from broker.search.merge import Cluster, Merger
 from marc import Record
 
+# A library's part in a search (CONTRACTS: the ``status`` of each library): not answered
+# yet, answered, no answer in time, failed.
+LibraryStatus = Literal["pending", "ok", "timeout", "error"]
+
 
 @dataclass(slots=True)
 class LibraryState:
     library: Library
-    status: str = "pending"  # pending | ok | timeout | error
+    status: LibraryStatus = "pending"
     hits: int | None = None
     fetched: int = 0
     elapsed_ms: int | None = None
@@ -56,7 +60,8 @@ class SearchSession:
         self.query = query
         self.per_library = per_library
         self.timeout = timeout
-        self.sort = "relevance"  # the order the searcher asked for (pages may choose another)
+        # The order the searcher asked for (pages may choose another).
+        self.sort: rank.Sort = "relevance"
         self.states = {lib.id: LibraryState(lib) for lib in libraries}
         # A union index (protocol local) sends records with every holder's holdings.
         self.merger = Merger(lib.id for lib in libraries
@@ -69,7 +74,7 @@ class SearchSession:
         self.started = time.monotonic()
         self.finished_at: float | None = None
         self.last_access = self.started
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Task[None] | None = None
         self.fetch_lock = asyncio.Lock()
         self._changed = asyncio.Event()
 
@@ -108,13 +113,13 @@ class SearchSession:
         end = self.finished_at if self.finished_at is not None else time.monotonic()
         return round((end - self.started) * 1000)
 
-    def ordered(self, sort: str = "relevance",
-                filters: dict[str, list[str]] | None = None) -> list[Cluster]:
+    def ordered(self, sort: rank.Sort = "relevance",
+                filters: rank.Filters | None = None) -> list[Cluster]:
         clusters = rank.narrow(list(self.merger.clusters), filters or {})
         return rank.order(clusters, sort, self.terms)
 
-    def snapshot(self, *, start: int = 1, count: int = 20, sort: str = "relevance",
-                 filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    def snapshot(self, *, start: int = 1, count: int = 20, sort: rank.Sort = "relevance",
+                 filters: rank.Filters | None = None) -> dict[str, Any]:
         """CONTRACTS section 5 for records ``start`` .. ``start + count - 1`` (1-based)."""
         self.last_access = time.monotonic()
         ordered = self.ordered(sort, filters)

@@ -10,12 +10,13 @@ cluster ids), but with the lookup tables in SQLite, so a large harvest is never 
 memory.
 
 Text is indexed in an FTS5 table, one column per text index of CONTRACTS section 3 (``any``
-is every column). FTS5's unicode61 tokenizer does not segment Chinese, so ``text_form``
-folds text as ``broker.catalogues.marc_file`` does (NFKC, simplified, casefolded, punctuation removed) and
-writes every CJK character as its own token: a CJK word is then an FTS5 phrase of adjacent
-characters, and ``title=中国`` finds 中国经济 but ``title=中国经济`` does not find 中国的经济.
-A field's several values (two authors) are separated by the token ``_``, which no folded
-query contains, so a phrase never runs from one value into the next.
+is every column). FTS5's unicode61 tokenizer does not segment Chinese, so
+``connectors.local.index_file.text_form`` folds text as ``broker.catalogues.marc_file``
+does (NFKC, simplified, casefolded, punctuation removed) and writes every CJK character as
+its own token: a CJK word is then an FTS5 phrase of adjacent characters, and
+``title=中国`` finds 中国经济 but ``title=中国经济`` does not find 中国的经济. A field's
+several values (two authors) are separated by the token ``_``, which no folded query
+contains, so a phrase never runs from one value into the next.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broker.kernel.errors import SourceOpenError, UsageError
-from broker.search.merge import kind_of, richness, work_key
+from broker.search.merge import richness, work_key
 from broker.union_index.sources import Loaded, Source, parse_source, read_source
 from connectors.local.index_file import (
     COLUMNS,
@@ -38,7 +39,6 @@ from connectors.local.index_file import (
     column_text,
     connect,
     raw_marc,
-    text_form,
 )
 from connectors.local.keys import call_key, isbn_keys, text_values
 from marc import Record
@@ -46,7 +46,7 @@ from marc import Record
 logger = logging.getLogger(__name__)
 
 __all__ = ["BuildReport", "Source", "build", "connect", "parse_source", "raw_marc",
-           "read_source", "text_form"]
+           "read_source"]
 
 # --- building ---------------------------------------------------------------------------
 
@@ -109,7 +109,7 @@ class _Builder:
     def __enter__(self) -> _Builder:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.db.in_transaction:
             self.db.rollback()
         self.db.close()
@@ -141,12 +141,12 @@ class _Builder:
             return False
         cluster = self._place(library, record)
         rich, warnings = richness(record)
-        rowid = db.execute(
+        rowid = _inserted(db.execute(
             "INSERT INTO records (library, record_id, cluster, year, rich, warnings, data, "
             "marc, flavour) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (library, record.id, cluster, record.year, rich, warnings,
              json.dumps(record.as_dict(), ensure_ascii=False), item.marc, item.flavour),
-        ).lastrowid
+        ))
         values = text_values(record)
         # ``any`` is the named indexes' values followed by the rest (place, ISBNs...).
         extra = values["any"][sum(len(values[c]) for c in COLUMNS[:-1]):]
@@ -160,9 +160,9 @@ class _Builder:
 
     def _place(self, library: str, record: Record) -> int:
         db = self.db
-        kind = kind_of(record)
+        kind = record.material_type  # an ISBN joins records of one material type only
         key = work_key(record)
-        cluster = None
+        cluster: int | None = None
         for isbn in record.isbns:
             row = db.execute("SELECT cluster FROM isbn_cluster WHERE kind = ? AND isbn = ?",
                              (kind, isbn)).fetchone()
@@ -180,8 +180,8 @@ class _Builder:
                     cluster = row[0]
         if cluster is None:
             number = db.execute("SELECT count(*) FROM clusters").fetchone()[0]
-            cluster = db.execute("INSERT INTO clusters (name) VALUES (?)",
-                                 (record.id or f"{library}:#{number + 1}",)).lastrowid
+            cluster = _inserted(db.execute("INSERT INTO clusters (name) VALUES (?)",
+                                           (record.id or f"{library}:#{number + 1}",)))
         for isbn in record.isbns:
             db.execute("INSERT OR IGNORE INTO cluster_isbns VALUES (?, ?)", (cluster, isbn))
             db.execute("INSERT OR IGNORE INTO isbn_cluster VALUES (?, ?, ?)",
@@ -210,6 +210,13 @@ class _Builder:
         db.execute("PRAGMA journal_mode=DELETE")
         return BuildReport(self.counts["records"], clusters, self.counts["skipped"],
                            self.counts["repeated"])
+
+
+def _inserted(cursor: sqlite3.Cursor) -> int:
+    """The rowid of the row an INSERT just added (never None after one)."""
+    if cursor.lastrowid is None:
+        raise sqlite3.InterfaceError("an INSERT gave no rowid")
+    return cursor.lastrowid
 
 
 def identifier_keys(record: Record) -> list[tuple[str, str]]:

@@ -16,10 +16,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pymarc import Record as MarcRecord
 from pymarc import record_to_xml
 
 from broker.kernel.errors import SourceOpenError, UsageError
 from marc import Record, normalize, read_file
+from marc.flavour import Flavour
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ class Loaded:
     position: str
     record: Record | None
     marc: bytes | None = None  # the MARC as MARCXML, zlib-compressed
-    flavour: str | None = None
+    flavour: Flavour | None = None
     problem: str | None = None
 
 
@@ -80,7 +82,7 @@ def read_source(source: Source) -> Iterator[Loaded]:
                      entry.flavour)
 
 
-def _marc_blob(record, source: Source, position: str) -> bytes | None:
+def _marc_blob(record: MarcRecord, source: Source, position: str) -> bytes | None:
     """The record's MARC to show on request: ISO 2709 in UTF-8 (MARCXML for a record too
     long for ISO 2709), compressed."""
     try:

@@ -10,9 +10,10 @@ The query tree is translated into one SQL query: text clauses become an FTS5 MAT
 expression (a subtree of text clauses only becomes one expression), ISBN, ISSN and call
 number keys a lookup in the ``identifiers`` table, years a comparison; booleans over mixed
 clauses become SQL ``AND``, ``OR`` and ``AND NOT`` of record conditions. The semantics are
-``broker.catalogues.marc_file.LocalCatalogue``'s (which the tests check against Zebra): ``=`` and ``adj``
-are phrases, ``all``/``any`` each word, ``==`` the whole value, right truncation on the
-last Latin word; a CJK term is found as adjacent characters anywhere in a value.
+``broker.catalogues.marc_file.LocalCatalogue``'s (which the tests check against Zebra):
+``=`` and ``adj`` are phrases, ``all``/``any`` each word, ``==`` the whole value, right
+truncation on the last Latin word; a CJK term is found as adjacent characters anywhere in
+a value.
 
 SQLite work runs in a thread (``asyncio.to_thread``) on a small pool of read-only
 connections; a rebuilt index (a new file renamed over the old) is noticed at the next

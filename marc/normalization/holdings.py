@@ -12,14 +12,15 @@ import re
 
 from pymarc import Field
 
-from marc.model import Holding
+from marc.flavour import Flavour
+from marc.model import Holding, HoldingStatus
 from marc.normalization.text import Fields, clean, sub, subs
 
-_AVA_STATUS = {"available": "available", "unavailable": "unavailable"}
+_AVA_STATUS: dict[str, HoldingStatus] = {"available": "available", "unavailable": "unavailable"}
 
 
 def _koha_952(f: Field, library: str | None) -> Holding:
-    status = "available"
+    status: HoldingStatus = "available"
     due = None
     if (sub(f, "1") or "0").strip() not in ("0", ""):
         status = "lost"
@@ -57,7 +58,7 @@ def cnmarc_call_number(f: Field) -> str | None:
     return "/".join(parts) or None
 
 
-def _cnmarc_906(f: Field, library: str | None, locations: dict[str, str]) -> Holding:
+def _cnmarc_906(f: Field, library: str | None, locations: dict[str, str | None]) -> Holding:
     return Holding(
         library=library or sub(f, "a"),
         location=locations.get(cnmarc_call_number(f) or ""),
@@ -85,7 +86,7 @@ def marc21_call_number(f: Field) -> str | None:
     return " ".join(v.strip() for v in subs(f, "khim")) or None
 
 
-def holdings(fields: Fields, library: str | None, flavour: str) -> tuple[Holding, ...]:
+def holdings(fields: Fields, library: str | None, flavour: Flavour) -> tuple[Holding, ...]:
     if "952" in fields:
         return tuple(_koha_952(f, library) for f in fields.get("952"))
     if "AVA" in fields:

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 from pymarc import Field
 
-from marc.model import Classification, Romanized
+from marc.model import Classification, MaterialType, Romanized
 from marc.normalization import holdings as hold
 from marc.normalization.text import (
     Fields,
@@ -24,9 +24,11 @@ from marc.normalization.text import (
 )
 
 # leader/06 type of record -> material type; leader/07 refines language material.
-_TYPE = {"a": "book", "t": "manuscript", "c": "music_score", "d": "music_score",
-         "e": "map", "f": "map", "g": "video", "i": "audio", "j": "audio", "k": "image",
-         "m": "electronic", "o": "mixed", "p": "mixed", "r": "object"}
+_TYPE: dict[str, MaterialType] = {
+    "a": "book", "t": "manuscript", "c": "music_score", "d": "music_score",
+    "e": "map", "f": "map", "g": "video", "i": "audio", "j": "audio", "k": "image",
+    "m": "electronic", "o": "mixed", "p": "mixed", "r": "object",
+}
 _SERIAL_LEVELS = "si"  # serial, integrating resource (b, a serial's part, is an article)
 _DATE_TYPES = "bcdeikmnpqrstu|"
 
@@ -35,7 +37,7 @@ _LINKABLE = ("245", "100", "110", "111", "700", "710", "711", "250", "260", "264
 _LINK = re.compile(r"(\d{3})-(\d{2})")
 
 
-def material_type(fields: Fields) -> str:
+def material_type(fields: Fields) -> MaterialType:
     leader = fields.leader
     kind = _TYPE.get(leader[6:7], "other")
     level = leader[7:8]
@@ -82,9 +84,10 @@ def _swap_880(fields: Fields) -> bool:
         new = []
         for field in current:
             match = _LINK.match((sub(field, "6") or "").strip())
-            alt = linked.get((tag, match.group(2))) if match and match.group(1) == "880" else None
-            new.append(alt or field)
-            swapped = swapped or alt is not None
+            linked_alt = (linked.get((tag, match.group(2)))
+                          if match and match.group(1) == "880" else None)
+            new.append(linked_alt or field)
+            swapped = swapped or linked_alt is not None
         fields.replace(tag, new)
     return swapped
 
@@ -127,7 +130,7 @@ _SUBJECT_TAGS = ("600", "610", "611", "630", "648", "650", "651")
 
 
 def _subjects(fields: Fields) -> tuple[str, ...]:
-    found = []
+    found: list[str | None] = []
     # Headings in their original script (880s linked to 6XX) come beside the romanized
     # ones, so a reader can search a Chinese subject either way.
     vernacular = [f for f in fields.get("880") if (sub(f, "6") or "")[:3] in _SUBJECT_TAGS]
@@ -187,13 +190,13 @@ def normalize_marc21(fields: Fields, library: str | None, warnings: list[str]) -
     if title is None:
         warnings.append("no title (245) in the record")
     held = hold.holdings(fields, library, "marc21")
+    edition = fields.first("250")
     return {
         "title": title, "subtitle": subtitle, "responsibility": responsibility,
         "sort_title": sort_title, "authors": authors,
         "publisher": clean_bracketed(sub(pub, "b")), "place": clean_bracketed(sub(pub, "a")),
         "year": _year(fields, pub),
-        "edition": clean(" ".join(subs(fields.first("250"), "ab"))
-                         if "250" in fields else None),
+        "edition": clean(" ".join(subs(edition, "ab"))) if edition is not None else None,
         "extent": clean(sub(fields.first("300"), "a")),
         "language": _language(fields),
         "material_type": material_type(fields),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 
 from pymarc import Field
 from pymarc import Record as MarcRecord
@@ -12,7 +13,7 @@ from pymarc import Record as MarcRecord
 # (U+0098/U+009C), around an initial article that sorting and matching skip.
 NSB = ("\x88", "\x98")
 NSE = ("\x89", "\x9c")
-_MARKERS = dict.fromkeys(map(ord, "\x88\x89\x98\x9c"))
+_MARKERS = dict.fromkeys(map(ord, "".join(NSB + NSE)))
 _NONSORT_SPAN = re.compile("[\x88\x98].*?[\x89\x9c]", re.S)
 
 # ISBD puts " /", " :", " ;", " =", "," and "." between elements; they are not data.
@@ -95,7 +96,9 @@ def _keeps_period(text: str) -> bool:
     """An ellipsis, an initial (one capital letter: 'J.'), or a known abbreviation."""
     if text.endswith("..."):
         return True
-    word = _LAST_WORD.search(text, 0, len(text) - 1).group()
+    # The pattern matches the empty string too: there is always a (possibly empty) last word.
+    last = _LAST_WORD.search(text, 0, len(text) - 1)
+    word = last.group() if last else ""
     if len(word) == 1 and word.isupper():
         return True
     if word.lower() in _ABBREVIATIONS:
@@ -196,7 +199,8 @@ def collect_issns(values: list[tuple[str, str]], warnings: list[str]) -> tuple[s
     return _collect(values, issn, "ISSN", warnings)
 
 
-def _collect(values, check, kind: str, warnings: list[str]) -> tuple[str, ...]:
+def _collect(values: list[tuple[str, str]], check: Callable[[str], str | None], kind: str,
+             warnings: list[str]) -> tuple[str, ...]:
     out: list[str] = []
     for where, raw in values:
         value = check(raw)
@@ -207,7 +211,7 @@ def _collect(values, check, kind: str, warnings: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def unique(values) -> tuple[str, ...]:
+def unique(values: Iterable[str | None]) -> tuple[str, ...]:
     """Non-empty values, first occurrence kept, order kept.
 
     Values with undecodable bytes (U+FFFD) are all kept: two different names can look

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pymarc import Field
 
-from marc.model import Classification, Romanized
+from marc.model import Classification, MaterialType, Romanized
 from marc.normalization import holdings as hold
 from marc.normalization.text import (
     Fields,
@@ -25,9 +25,11 @@ from marc.normalization.text import (
 )
 
 # leader/06 type of record -> material type; leader/07 'a' analytic, 's' serial.
-_TYPE = {"a": "book", "b": "manuscript", "c": "music_score", "d": "music_score",
-         "e": "map", "f": "map", "g": "video", "i": "audio", "j": "audio", "k": "image",
-         "l": "electronic", "m": "mixed", "r": "object"}
+_TYPE: dict[str, MaterialType] = {
+    "a": "book", "b": "manuscript", "c": "music_score", "d": "music_score",
+    "e": "map", "f": "map", "g": "video", "i": "audio", "j": "audio", "k": "image",
+    "l": "electronic", "m": "mixed", "r": "object",
+}
 _PERSONAL = ("700", "701", "702")
 _AUTHOR_ORDER = ("700", "710", "701", "711", "702", "712")
 _SUBJECT_TAGS = ("600", "601", "602", "604", "605", "606", "607", "608")
@@ -35,7 +37,7 @@ _SUBJECT_TAGS = ("600", "601", "602", "604", "605", "606", "607", "608")
 _SCHEMES = (("690", "clc"), ("692", "cas"), ("675", "udc"), ("676", "ddc"), ("680", "lcc"))
 
 
-def material_type(fields: Fields) -> str:
+def material_type(fields: Fields) -> MaterialType:
     kind = _TYPE.get(fields.leader[6:7], "other")
     if kind == "book":
         # Chinese catalogues often leave e-books as printed text (leader/06 'a') and say
@@ -90,7 +92,7 @@ def _title(f: Field | None) -> tuple[str | None, str | None, str | None, str | N
 
 
 def _subjects(fields: Fields) -> tuple[str, ...]:
-    found = []
+    found: list[str | None] = []
     for f in fields.get(*_SUBJECT_TAGS):
         head = _person(f) if f.tag == "600" else clean(" ".join(subs(f, "ab")))
         found.append(" -- ".join(x for x in [head, *map(clean, subs(f, "jxyz"))] if x))

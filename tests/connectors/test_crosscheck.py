@@ -1,6 +1,7 @@
 """Our own connectors, pointed at a local catalogue, answer as Zebra does over the same records.
 
-A ``LocalCatalogue`` (broker/catalogues/marc_file.py) is built over exactly the records the Zebra peer's
+A ``LocalCatalogue`` (broker/catalogues/marc_file.py) is built over exactly the records
+the Zebra peer's
 ``marc21`` and ``unimarc`` databases hold (the same files, converted by the same function,
 ``peers.servers.marcxml_records``) and served by our ``Z3950Server`` and ``SruServer`` on
 127.0.0.1. For every probe of ``peers.fixtures.PROBES`` in the broker's own CQL (``rec.id``

@@ -5,7 +5,8 @@ The records are fetched from the Zebra peer (tests/peers) with yaz-client, every
 its ``marc21`` and ``unimarc`` databases, and written as the harvest files of two libraries,
 ``zm`` and ``zu``. For the probe queries of ``peers.fixtures.PROBES`` the records the index
 finds must be exactly the records Zebra finds, except where the engines differ by design
-(``DIFFERENCES``, the same ones ``broker.catalogues.marc_file`` has against Zebra; asserted exactly, so the
+(``DIFFERENCES``, the same ones ``broker.catalogues.marc_file`` has against Zebra;
+asserted exactly, so the
 list cannot go stale), and the index's hit count must be the number of clusters those
 records form.
 """
