@@ -14,10 +14,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from broker.kernel.errors import ProtocolError
 
-UNIVERSAL, APPLICATION, CONTEXT, PRIVATE = 0, 1, 2, 3
+if TYPE_CHECKING:
+    import asyncio
+
+# Tag classes Z39.50 uses (of four: application 1 and private 3 it has no need of).
+UNIVERSAL, CONTEXT = 0, 2
 
 # Universal tag numbers used by Z39.50.
 BOOLEAN, INTEGER, BIT_STRING, OCTET_STRING, NULL, OID = 1, 2, 3, 4, 5, 6
@@ -353,6 +358,17 @@ class ApduBuffer:
         message = bytes(self._buffer[:size])
         del self._buffer[:size]
         return message
+
+    async def next_from(self, reader: asyncio.StreamReader, read_size: int) -> bytes | None:
+        """The next complete APDU, reading ``reader`` as needed; None if it ends first."""
+        while True:
+            message = self.take()
+            if message is not None:
+                return message
+            chunk = await reader.read(read_size)
+            if not chunk:
+                return None
+            self.add(chunk)
 
     def clear(self) -> None:
         self._buffer.clear()

@@ -1,7 +1,8 @@
 """``Z3950Client``: one association with one Z39.50 server, on asyncio.
 
-Layers: ``ber`` (bytes <-> tree), ``pdu`` (tree <-> messages), this module (framing one
-message off the stream, one request at a time, timeouts, errors a reader can understand).
+Layers: ``ber`` (bytes <-> tree), ``pdu`` and ``apdu`` (tree <-> messages), this module
+(framing one message off the stream, one request at a time, timeouts, errors a reader can
+understand).
 The connector above keeps clients open for reuse and decides what to search.
 """
 
@@ -14,7 +15,7 @@ import logging
 import os
 
 from broker.kernel.errors import ConnectorTimeout, Diagnostic, ProtocolError, Unreachable
-from connectors.z3950 import ber, pdu
+from connectors.z3950 import apdu, ber, pdu
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class Z3950Client:
         """Ask for records without waiting: the caller can work while the server does."""
         request = pdu.present_request(
             result_set=result_set.encode("ascii"), start=start, count=count,
-            syntax=pdu.SYNTAX[syntax], element_set=element_set.encode("ascii")
+            syntax=apdu.SYNTAX[syntax], element_set=element_set.encode("ascii")
             if element_set else None, reference=self._reference())
         await self._send(request, "Present")
 
@@ -131,7 +132,7 @@ class Z3950Client:
             return
         if send and not writer.is_closing():
             with contextlib.suppress(OSError, RuntimeError):
-                writer.write(pdu.close_request(0))
+                writer.write(apdu.close(0))
                 await asyncio.wait_for(writer.drain(), 1.0)
         writer.close()
         with contextlib.suppress(OSError, TimeoutError, RuntimeError):
@@ -170,10 +171,10 @@ class Z3950Client:
                 node = ber.decode(data)
             except ProtocolError as exc:
                 raise ProtocolError(f"unreadable answer: {exc}") from None
-        if node.is_(ber.CONTEXT, pdu.CLOSE):
+        if node.is_(ber.CONTEXT, apdu.CLOSE):
             await self.close(send=False)
             raise Unreachable(f"{operation}: the server closed the association "
-                              f"({pdu.read_close(node)})")
+                              f"({apdu.read_close(node)})")
         return node
 
     @contextlib.asynccontextmanager
@@ -196,12 +197,8 @@ class Z3950Client:
 
     async def _read_message(self) -> bytes:
         assert self._reader is not None
-        while True:
-            message = self._apdus.take()
-            if message is not None:
-                return message
-            chunk = await self._reader.read(_READ_SIZE)
-            if not chunk:
-                self._apdus.clear()
-                raise ConnectionResetError("connection closed by the server")
-            self._apdus.add(chunk)
+        message = await self._apdus.next_from(self._reader, _READ_SIZE)
+        if message is None:
+            self._apdus.clear()
+            raise ConnectionResetError("connection closed by the server")
+        return message

@@ -17,7 +17,7 @@ from connectors.base import Connector, SearchPage
 from connectors.z3950 import pdu
 from connectors.z3950.client import Z3950Client
 from connectors.z3950.rpn import encode_query
-from marc import read_bytes
+from marc import Record, read_bytes
 from marc.model import RawMarc
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,8 @@ class Z3950Connector(Connector):
             hits = client.last_hits
         else:
             hits = await client.search(encoded)
-        records, problems = [], []
+        records: list[Record] = []
+        problems: list[str] = []
         position, last = start, min(hits, start + count - 1)
         present = {"syntax": self._syntax, "element_set": self.config.element_set}
         if position <= last:
@@ -105,7 +106,7 @@ class Z3950Connector(Connector):
             position = following
         return SearchPage(hits, start, tuple(records), tuple(problems))
 
-    def _records_of(self, item: pdu.RetrievedRecord, problems: list[str]) -> list:
+    def _records_of(self, item: pdu.RetrievedRecord, problems: list[str]) -> list[Record]:
         if item.diagnostic is not None:
             detail = item.diagnostic.addinfo.decode("utf-8", "replace")
             problems.append(f"record {item.position}: {item.diagnostic.message}"

@@ -1,4 +1,6 @@
-"""Readable messages for Bib-1 diagnostic conditions (the standard's diagnostic set 1)."""
+"""Bib-1 diagnostic conditions (the standard's diagnostic set 1): readable messages for the
+codes a server sends, and ``Bib1``, how our own server's code reports one to its client.
+"""
 
 from __future__ import annotations
 
@@ -59,3 +61,12 @@ def bib1_message(code: int | None) -> str:
     if code is None:
         return "the server reported a problem"
     return _BIB1.get(code, f"Bib-1 diagnostic {code}")
+
+
+class Bib1(Exception):
+    """A Bib-1 diagnostic condition to report to the client (the association goes on)."""
+
+    def __init__(self, code: int, addinfo: str = "") -> None:
+        super().__init__(f"Bib-1 {code}: {addinfo}")
+        self.code = code
+        self.addinfo = addinfo

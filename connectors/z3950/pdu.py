@@ -13,52 +13,33 @@ from dataclasses import dataclass
 
 from broker.kernel.errors import ProtocolError
 from connectors.z3950 import ber
+from connectors.z3950.apdu import (
+    BIB1_DIAGNOSTICS,
+    CHARSET_NEGOTIATION,
+    INIT_REQUEST,
+    INIT_RESPONSE,
+    OPTION_NAMED_RESULT_SETS,
+    OPTION_NEGOTIATION,
+    OPTION_PRESENT,
+    OPTION_SEARCH,
+    PRESENT_REQUEST,
+    PRESENT_RESPONSE,
+    SEARCH_REQUEST,
+    SEARCH_RESPONSE,
+    UTF8_ENCODING,
+    ctx,
+    dotted,
+    implementation_ids,
+    implementation_text,
+    iso10646_utf8,
+    other_info_external,
+    reference_id,
+    string,
+)
 from connectors.z3950.ber import CONTEXT, UNIVERSAL, Node
 from connectors.z3950.diagnostics import bib1_message
 
-# PDU ::= CHOICE { initRequest [20] IMPLICIT InitializeRequest, initResponse [21] ...,
-#   searchRequest [22], searchResponse [23], presentRequest [24], presentResponse [25],
-#   ..., close [48] IMPLICIT Close }
-INIT_REQUEST, INIT_RESPONSE = 20, 21
-SEARCH_REQUEST, SEARCH_RESPONSE = 22, 23
-PRESENT_REQUEST, PRESENT_RESPONSE = 24, 25
-CLOSE = 48
-
-Z3950 = (1, 2, 840, 10003)
-BIB1_ATTRIBUTES = (*Z3950, 3, 1)
-BIB1_DIAGNOSTICS = (*Z3950, 4, 1)
-CHARSET_NEGOTIATION = (*Z3950, 15, 3)
-UTF8_ENCODING = (1, 0, 10646, 1, 0, 8)
-SYNTAX = {
-    "unimarc": (*Z3950, 5, 1),
-    "usmarc": (*Z3950, 5, 10),
-    "marc21": (*Z3950, 5, 10),
-    "sutrs": (*Z3950, 5, 101),
-    "opac": (*Z3950, 5, 102),
-    "xml": (*Z3950, 5, 109, 10),
-}
-SYNTAX_NAMES = {value: name for name, value in SYNTAX.items() if name != "marc21"}
-
-# Options ::= BIT STRING { search (0), present (1), delSet (2), ..., namedResultSets (14),
-#   ..., negotiation (17), ... }     ProtocolVersion ::= BIT STRING { v1 (0), v2 (1), v3 (2) }
-OPTION_SEARCH, OPTION_PRESENT, OPTION_NAMED_RESULT_SETS, OPTION_NEGOTIATION = 0, 1, 14, 17
-
 IMPLEMENTATION = (b"balis-broker", b"balis-broker Z39.50 client", b"0.1")
-
-
-def _ctx(number: int, contents: bytes) -> bytes:
-    """An explicit context tag around one encoded value."""
-    return ber.tlv(CONTEXT, number, contents, constructed=True)
-
-
-def _string(number: int, value: bytes) -> bytes:
-    """[n] IMPLICIT InternationalString."""
-    return ber.octets(value, CONTEXT, number)
-
-
-def _reference(reference: bytes | None) -> list[bytes]:
-    # ReferenceId ::= [2] IMPLICIT OCTET STRING
-    return [ber.octets(reference, CONTEXT, 2)] if reference else []
 
 
 # --- Init ---------------------------------------------------------------------------------
@@ -78,32 +59,16 @@ def init_request(*, message_size: int, record_size: int, charset_proposal: bool,
     if charset_proposal:
         options.append(OPTION_NEGOTIATION)
     parts = [
-        *_reference(reference),
+        *reference_id(reference),
         ber.bit_string([0, 1, 2], CONTEXT, 3),
         ber.bit_string(options, CONTEXT, 4),
         ber.integer(message_size, CONTEXT, 5),
         ber.integer(record_size, CONTEXT, 6),
-        _string(110, IMPLEMENTATION[0]),
-        _string(111, IMPLEMENTATION[1]),
-        _string(112, IMPLEMENTATION[2]),
+        *implementation_ids(IMPLEMENTATION),
     ]
     if charset_proposal:
-        parts.append(_other_info_external(CHARSET_NEGOTIATION, _utf8_proposal()))
+        parts.append(other_info_external(CHARSET_NEGOTIATION, _utf8_proposal()))
     return ber.seq(CONTEXT, INIT_REQUEST, parts)
-
-
-def _other_info_external(direct_reference: tuple[int, ...], single_asn1: bytes) -> bytes:
-    """OtherInformation ::= [201] IMPLICIT SEQUENCE OF SEQUENCE {
-        category [1] IMPLICIT InfoCategory OPTIONAL,
-        information CHOICE { characterInfo [2] ..., binaryInfo [3] ...,
-                             externallyDefinedInfo [4] IMPLICIT EXTERNAL, oid [5] ... } }
-    EXTERNAL ::= [UNIVERSAL 8] IMPLICIT SEQUENCE { direct-reference OBJECT IDENTIFIER
-        OPTIONAL, indirect-reference INTEGER OPTIONAL, data-value-descriptor ObjectDescriptor
-        OPTIONAL, encoding CHOICE { single-ASN1-type [0] ANY, octet-aligned [1] IMPLICIT
-        OCTET STRING, arbitrary [2] IMPLICIT BIT STRING } }
-    """
-    external = ber.seq(CONTEXT, 4, [ber.oid(direct_reference), _ctx(0, single_asn1)])
-    return ber.seq(CONTEXT, 201, [ber.seq(UNIVERSAL, ber.SEQUENCE, [external])])
 
 
 def _utf8_proposal() -> bytes:
@@ -112,11 +77,10 @@ def _utf8_proposal() -> bytes:
         iso2022 [1] Iso2022, iso10646 [2] IMPLICIT Iso10646, private [3] ... } OPTIONAL,
         proposedlanguages [2] ... OPTIONAL, recordsInSelectedCharSets [3] IMPLICIT BOOLEAN
         OPTIONAL }
-    Iso10646 ::= SEQUENCE { collections [1] IMPLICIT OBJECT IDENTIFIER OPTIONAL,
-        encodingLevel [2] IMPLICIT OBJECT IDENTIFIER }
+    (in an EXTERNAL of otherInfo)
     """
-    iso10646 = ber.seq(CONTEXT, 2, [ber.oid(UTF8_ENCODING, CONTEXT, 2)])
-    return ber.seq(CONTEXT, 1, [ber.seq(CONTEXT, 1, [iso10646]), ber.boolean(True, CONTEXT, 3)])
+    return ber.seq(CONTEXT, 1, [ber.seq(CONTEXT, 1, [iso10646_utf8()]),
+                                ber.boolean(True, CONTEXT, 3)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +102,7 @@ def read_init_response(node: Node) -> InitResult:
     result = node.context(12)
     if result is None:
         raise ProtocolError("Init response without a result")
-    name = node.context(111)
-    version = node.context(112)
-    implementation = " ".join(
-        part.as_bytes().decode("utf-8", "replace") for part in (name, version) if part)
+    implementation = implementation_text(node, (111, 112))
     message = None
     info = node.context(11)
     if info is not None:
@@ -204,14 +165,14 @@ def search_request(*, databases: list[bytes], query: bytes, result_set: bytes,
     Records are never piggybacked: small-set bound 0, large-set bound 1.
     """
     return ber.seq(CONTEXT, SEARCH_REQUEST, [
-        *_reference(reference),
+        *reference_id(reference),
         ber.integer(0, CONTEXT, 13),
         ber.integer(1, CONTEXT, 14),
         ber.integer(0, CONTEXT, 15),
         ber.boolean(True, CONTEXT, 16),
-        _string(17, result_set),
-        ber.seq(CONTEXT, 18, [_string(105, name) for name in databases]),
-        _ctx(21, query),
+        string(17, result_set),
+        ber.seq(CONTEXT, 18, [string(105, name) for name in databases]),
+        ctx(21, query),
     ])
 
 
@@ -250,13 +211,13 @@ def present_request(*, result_set: bytes, start: int, count: int, syntax: tuple[
         databaseSpecific [1] ... }
     """
     parts = [
-        *_reference(reference),
-        _string(31, result_set),
+        *reference_id(reference),
+        string(31, result_set),
         ber.integer(start, CONTEXT, 30),
         ber.integer(count, CONTEXT, 29),
     ]
     if element_set:
-        parts.append(_ctx(19, _string(0, element_set)))
+        parts.append(ctx(19, string(0, element_set)))
     parts.append(ber.oid(syntax, CONTEXT, 104))
     return ber.seq(CONTEXT, PRESENT_REQUEST, parts)
 
@@ -274,7 +235,7 @@ class Diagnosis:
     def message(self) -> str:
         if self.diagnostic_set in (None, BIB1_DIAGNOSTICS):
             return bib1_message(self.code)
-        return f"diagnostic {self.code} of set {'.'.join(map(str, self.diagnostic_set))}"
+        return f"diagnostic {self.code} of set {dotted(self.diagnostic_set)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,32 +348,6 @@ def _records_diagnostics(node: Node) -> tuple[Diagnosis, ...]:
     if multiple is not None:
         return tuple(_diag_rec(child) for child in multiple.children)
     return ()
-
-
-# --- Close --------------------------------------------------------------------------------
-
-
-def close_request(reason: int = 0, reference: bytes | None = None) -> bytes:
-    """Close ::= SEQUENCE { referenceId OPTIONAL, closeReason [211] IMPLICIT INTEGER
-        { finished (0), shutdown (1), systemProblem (2), costLimit (3), resources (4),
-        securityViolation (5), protocolError (6), lackOfActivity (7), peerAbort (8),
-        unspecified (9) }, diagnosticInformation [3] ... OPTIONAL, ... }"""
-    return ber.seq(CONTEXT, CLOSE, [*_reference(reference), ber.integer(reason, CONTEXT, 211)])
-
-
-CLOSE_REASONS = {0: "finished", 1: "shutdown", 2: "system problem", 3: "cost limit",
-                 4: "resources", 5: "security violation", 6: "protocol error",
-                 7: "lack of activity", 8: "peer abort", 9: "unspecified"}
-
-
-def read_close(node: Node) -> str:
-    reason = node.context(211)
-    code = reason.as_int() if reason is not None else 9
-    info = node.context(3)
-    text = CLOSE_REASONS.get(code, f"reason {code}")
-    if info is not None:
-        text += ": " + info.as_bytes().decode("utf-8", "replace")
-    return text
 
 
 def _expect(node: Node, number: int) -> None:

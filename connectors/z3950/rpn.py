@@ -11,18 +11,20 @@ from broker.kernel.cql import Boolean, Clause, Node
 from broker.kernel.errors import ConfigError, UnsupportedQuery
 from broker.kernel.pqf import PqfBoolean, PqfNode
 from connectors.z3950 import ber
+from connectors.z3950.apdu import BIB1_ATTRIBUTES
 from connectors.z3950.ber import CONTEXT, UNIVERSAL
-from connectors.z3950.pdu import BIB1_ATTRIBUTES
 
 DEFAULT_ATTRIBUTES = {
     "any": "1=1016", "title": "1=4", "author": "1=1003", "subject": "1=21", "isbn": "1=7",
     "issn": "1=8", "publisher": "1=1018", "year": "1=31",
     # No Bib-1 default for call numbers: members index them differently (16, 20, 53...).
 }
+# Bib-1 attribute types, and the values of them we write (``server_rpn`` reads the same).
 USE, RELATION, POSITION, STRUCTURE, TRUNCATION, COMPLETENESS = 1, 2, 3, 4, 5, 6
-_RELATIONS = {"<": 1, "<=": 2, "=": 3, ">=": 4, ">": 5}
-_OPERATORS = {"and": 0, "or": 1, "not": 2}
+RELATIONS = {"<": 1, "<=": 2, "=": 3, ">=": 4, ">": 5}
 PHRASE, WORD, YEAR_STRUCTURE, RIGHT_TRUNCATION, COMPLETE_FIELD = 1, 2, 4, 1, 3
+# Operator ::= [46] CHOICE { and [0] IMPLICIT NULL, or [1] ..., and-not [2] ..., prox [3] }
+OPERATORS = {"and": 0, "or": 1, "not": 2}
 
 
 def parse_attributes(spec: str) -> list[tuple[int, int]]:
@@ -44,7 +46,7 @@ def clause_attributes(clause: Clause, indexes: dict[str, str]) -> list[tuple[int
         raise UnsupportedQuery(f"this library's catalogue cannot be searched by {clause.index}")
     attrs = dict(parse_attributes(spec))
     if clause.index == "year":
-        attrs.setdefault(RELATION, _RELATIONS[clause.relation])
+        attrs.setdefault(RELATION, RELATIONS[clause.relation])
         # Structure "year": servers such as Zebra compare ranges only on a typed index.
         attrs.setdefault(STRUCTURE, YEAR_STRUCTURE)
     if clause.is_phrase:
@@ -73,46 +75,17 @@ def _expand(node: Node) -> Node:
 
 
 def encode_query(node: Node, indexes: dict[str, str], charset: str) -> bytes:
-    """Query ::= CHOICE { ..., type-1 [1] IMPLICIT RPNQuery, ... }
-    RPNQuery ::= SEQUENCE { attributeSet AttributeSetId, rpn RPNStructure }
-    """
-    return ber.seq(CONTEXT, 1, [ber.oid(BIB1_ATTRIBUTES),
-                                _structure(_expand(node), indexes, charset)])
+    """A query tree as a type-1 query, each clause with the attributes of its index."""
+    return _rpn_query(_structure(_expand(node), indexes, charset))
 
 
 def _structure(node: Node, indexes: dict[str, str], charset: str) -> bytes:
-    """RPNStructure ::= CHOICE { op [0] Operand, rpnRpnOp [1] IMPLICIT SEQUENCE {
-        rpn1 RPNStructure, rpn2 RPNStructure, op Operator } }
-    Operator ::= [46] CHOICE { and [0] IMPLICIT NULL, or [1] IMPLICIT NULL,
-        and-not [2] IMPLICIT NULL, prox [3] IMPLICIT ProximityOperator }
-    """
     if isinstance(node, Boolean):
-        operator = ber.tlv(CONTEXT, 46, ber.null(CONTEXT, _OPERATORS[node.op]), True)
-        return ber.seq(CONTEXT, 1, [_structure(node.left, indexes, charset),
-                                    _structure(node.right, indexes, charset), operator])
-    return ber.tlv(CONTEXT, 0, _operand(node, indexes, charset), constructed=True)
-
-
-def _operand(clause: Clause, indexes: dict[str, str], charset: str) -> bytes:
-    """AttributesPlusTerm ::= [102] IMPLICIT SEQUENCE { attributes AttributeList, term Term }
-    AttributeList ::= [44] IMPLICIT SEQUENCE OF AttributeElement
-    AttributeElement ::= SEQUENCE { attributeSet [1] IMPLICIT AttributeSetId OPTIONAL,
-        attributeType [120] IMPLICIT INTEGER, attributeValue CHOICE {
-        numeric [121] IMPLICIT INTEGER, complex [224] ... } }
-    Term ::= CHOICE { general [45] IMPLICIT OCTET STRING, ... }
-    """
-    elements = [
-        ber.seq(UNIVERSAL, ber.SEQUENCE, [ber.integer(kind, CONTEXT, 120),
-                                          ber.integer(value, CONTEXT, 121)])
-        for kind, value in clause_attributes(clause, indexes)
-    ]
-    try:
-        term = clause.term.encode(charset)
-    except (UnicodeEncodeError, LookupError):
-        raise UnsupportedQuery(
-            f"the term {clause.term!r} cannot be written in this library's charset {charset}"
-        ) from None
-    return ber.seq(CONTEXT, 102, [ber.seq(CONTEXT, 44, elements), ber.octets(term, CONTEXT, 45)])
+        return _boolean(node.op, _structure(node.left, indexes, charset),
+                        _structure(node.right, indexes, charset))
+    elements = [_attribute(kind, value, charset)
+                for kind, value in clause_attributes(node, indexes)]
+    return _operand(elements, node.term, charset)
 
 
 def to_pqf(node: Node, indexes: dict[str, str]) -> str:
@@ -126,38 +99,70 @@ def to_pqf(node: Node, indexes: dict[str, str]) -> str:
     return f'{attrs} "{term}"'
 
 
-# --- native queries: a librarian's PQF (broker.kernel.pqf), such as a harvest's all_records query --
+# --- native queries: a librarian's PQF (broker.kernel.pqf), such as all_records --------
 
 
 def encode_pqf(node: PqfNode, charset: str) -> bytes:
     """A parsed PQF query as a type-1 query, attributes and terms as written."""
-    return ber.seq(CONTEXT, 1, [ber.oid(BIB1_ATTRIBUTES), _pqf_structure(node, charset)])
+    return _rpn_query(_pqf_structure(node, charset))
 
 
 def _pqf_structure(node: PqfNode, charset: str) -> bytes:
     if isinstance(node, PqfBoolean):
-        operator = ber.tlv(CONTEXT, 46, ber.null(CONTEXT, _OPERATORS[node.op]), True)
-        return ber.seq(CONTEXT, 1, [_pqf_structure(node.left, charset),
-                                    _pqf_structure(node.right, charset), operator])
-    elements = [ber.seq(UNIVERSAL, ber.SEQUENCE, [ber.integer(kind, CONTEXT, 120),
-                                                  _attribute_value(value, charset)])
-                for kind, value in node.attributes]
+        return _boolean(node.op, _pqf_structure(node.left, charset),
+                        _pqf_structure(node.right, charset))
+    elements = [_attribute(kind, value, charset) for kind, value in node.attributes]
+    return _operand(elements, node.term, charset)
+
+
+# --- the RPN structure, for either kind of query ------------------------------------------
+
+
+def _rpn_query(structure: bytes) -> bytes:
+    """Query ::= CHOICE { ..., type-1 [1] IMPLICIT RPNQuery, ... }
+    RPNQuery ::= SEQUENCE { attributeSet AttributeSetId, rpn RPNStructure }
+    """
+    return ber.seq(CONTEXT, 1, [ber.oid(BIB1_ATTRIBUTES), structure])
+
+
+def _boolean(op: str, left: bytes, right: bytes) -> bytes:
+    """RPNStructure ::= CHOICE { op [0] Operand, rpnRpnOp [1] IMPLICIT SEQUENCE {
+        rpn1 RPNStructure, rpn2 RPNStructure, op Operator } }
+    Operator ::= [46] CHOICE { and [0] IMPLICIT NULL, or [1] IMPLICIT NULL,
+        and-not [2] IMPLICIT NULL, prox [3] IMPLICIT ProximityOperator }
+    """
+    operator = ber.tlv(CONTEXT, 46, ber.null(CONTEXT, OPERATORS[op]), True)
+    return ber.seq(CONTEXT, 1, [left, right, operator])
+
+
+def _operand(elements: list[bytes], term: str, charset: str) -> bytes:
+    """op [0] Operand, the AttributesPlusTerm choice:
+    AttributesPlusTerm ::= [102] IMPLICIT SEQUENCE { attributes AttributeList, term Term }
+    AttributeList ::= [44] IMPLICIT SEQUENCE OF AttributeElement
+    Term ::= CHOICE { general [45] IMPLICIT OCTET STRING, ... }
+    """
     try:
-        term = node.term.encode(charset)
+        data = term.encode(charset)
     except (UnicodeEncodeError, LookupError):
         raise UnsupportedQuery(
-            f"the term {node.term!r} cannot be written in this library's charset {charset}"
+            f"the term {term!r} cannot be written in this library's charset {charset}"
         ) from None
     operand = ber.seq(CONTEXT, 102, [ber.seq(CONTEXT, 44, elements),
-                                     ber.octets(term, CONTEXT, 45)])
+                                     ber.octets(data, CONTEXT, 45)])
     return ber.tlv(CONTEXT, 0, operand, constructed=True)
 
 
-def _attribute_value(value: int | str, charset: str) -> bytes:
-    """numeric [121] IMPLICIT INTEGER, or complex [224] IMPLICIT SEQUENCE { list [1]
-    IMPLICIT SEQUENCE OF StringOrNumeric } with StringOrNumeric string [1] (as YAZ sends
-    ``@attr 1=_ALLRECORDS``)."""
+def _attribute(kind: int, value: int | str, charset: str) -> bytes:
+    """AttributeElement ::= SEQUENCE { attributeSet [1] IMPLICIT AttributeSetId OPTIONAL,
+        attributeType [120] IMPLICIT INTEGER, attributeValue CHOICE {
+        numeric [121] IMPLICIT INTEGER, complex [224] IMPLICIT SEQUENCE { list [1]
+        IMPLICIT SEQUENCE OF StringOrNumeric, ... } } }
+    A text value is complex with StringOrNumeric string [1] (as YAZ sends
+    ``@attr 1=_ALLRECORDS``).
+    """
     if isinstance(value, int):
-        return ber.integer(value, CONTEXT, 121)
-    text = ber.octets(value.encode(charset, "replace"), CONTEXT, 1)
-    return ber.seq(CONTEXT, 224, [ber.seq(CONTEXT, 1, [text])])
+        encoded = ber.integer(value, CONTEXT, 121)
+    else:
+        text = ber.octets(value.encode(charset, "replace"), CONTEXT, 1)
+        encoded = ber.seq(CONTEXT, 224, [ber.seq(CONTEXT, 1, [text])])
+    return ber.seq(UNIVERSAL, ber.SEQUENCE, [ber.integer(kind, CONTEXT, 120), encoded])

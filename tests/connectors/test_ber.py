@@ -41,7 +41,9 @@ def test_indefinite_length_is_decoded_and_framed():
     inner = ber.integer(5, CONTEXT, 23) + ber.boolean(True, CONTEXT, 22)
     message = b"\xb7\x80" + inner + b"\x00\x00"  # [23] constructed, indefinite length
     node = ber.decode(message)
-    assert node.context(23).as_int() == 5 and node.context(22).as_bool() is True
+    count, status = node.context(23), node.context(22)
+    assert count is not None and status is not None
+    assert count.as_int() == 5 and status.as_bool() is True
     assert ber.message_length(message + b"\xb7", 1 << 20) == len(message)
     for cut in range(1, len(message)):
         assert ber.message_length(message[:cut], 1 << 20) is None

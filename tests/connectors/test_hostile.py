@@ -15,6 +15,7 @@ import time
 import pytest
 
 from broker.kernel.config import ConnectorConfig, Library
+from broker.kernel.consortium import Protocol
 from broker.kernel.cql import parse
 from broker.kernel.errors import ConnectorTimeout, ProtocolError, Unreachable
 from connectors.sru.client import SruConnector
@@ -25,7 +26,7 @@ from connectors.z3950.connector import Z3950Connector
 TIMEOUT = 1.0
 
 
-def _library(protocol: str, url: str) -> Library:
+def _library(protocol: Protocol, url: str) -> Library:
     return Library("hostile", "Hostile", "test",
                    connector=ConnectorConfig(protocol=protocol, url=url, timeout=TIMEOUT,
                                              max_records=5))
@@ -108,7 +109,8 @@ async def _run_z3950(script: list) -> tuple[BaseException | None, float, FakeZ39
         await connector.close()
         await asyncio.wait_for(fake.closed_by_client.wait(), 2.0)
         leftover = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()
-                    and not t.get_coro().__qualname__.startswith(("FakeZ3950", "Server"))]
+                    and not getattr(t.get_coro(), "__qualname__", "").startswith(
+                        ("FakeZ3950", "Server"))]
         assert leftover == [], f"tasks left running: {leftover}"
         return error, elapsed, fake
 

@@ -1,4 +1,4 @@
-"""Our Z39.50 server (connectors/z3950/server.py) serving a Catalogue, checked from outside.
+"""Our Z39.50 server (connectors/z3950/server*.py) serving a Catalogue, checked from outside.
 
 The catalogue here is the simplest one possible: a list of real records (shared test data)
 and a query tree evaluated record by record on normalized fields. YAZ's yaz-client, the
@@ -19,16 +19,25 @@ import re
 import socket
 import threading
 
+import pymarc
 import pytest
 from peers.servers import yaz_client_fetch, yaz_client_hits, yaz_client_run
 
 from broker.kernel.config import ConnectorConfig, Library
+from broker.kernel.consortium import MarcFormat
 from broker.kernel.cql import Boolean, Clause, Node, parse
-from broker.kernel.errors import Diagnostic, QueryError, Unreachable, UnsupportedQuery
-from connectors.z3950 import ber, pdu, server_pdu
+from broker.kernel.errors import (
+    Diagnostic,
+    ProtocolError,
+    QueryError,
+    Unreachable,
+    UnsupportedQuery,
+)
+from connectors.z3950 import apdu, ber, pdu, server_pdu, server_rpn
 from connectors.z3950.ber import CONTEXT
 from connectors.z3950.client import Z3950Client
 from connectors.z3950.connector import Z3950Connector
+from connectors.z3950.diagnostics import Bib1
 from connectors.z3950.rpn import _expand, encode_query, to_pqf
 from connectors.z3950.server import Z3950Server
 from marc import normalize, read_bytes, read_file
@@ -201,7 +210,7 @@ def test_the_queries_are_not_trivial(catalogues):
 def test_our_rpn_reads_back_as_the_same_tree(db, cql):
     tree = parse(cql)
     query = ber.decode(encode_query(tree, INDEXES, "utf-8"))
-    assert server_pdu.read_query(query, bytes.decode, lambda name: None) == _expand(tree)
+    assert server_rpn.read_query(query, bytes.decode, lambda name: None) == _expand(tree)
 
 
 @pytest.mark.parametrize(("attrs", "term", "expected"), [
@@ -227,15 +236,22 @@ def test_our_rpn_reads_back_as_the_same_tree(db, cql):
 ])
 def test_bib1_attributes_become_clauses(attrs, term, expected):
     if isinstance(expected, int):
-        with pytest.raises(server_pdu.Bib1) as caught:
-            server_pdu.attributes_to_clause(attrs, term)
+        with pytest.raises(Bib1) as caught:
+            server_rpn.attributes_to_clause(attrs, term)
         assert caught.value.code == expected
     else:
-        assert server_pdu.attributes_to_clause(attrs, term) == expected
+        assert server_rpn.attributes_to_clause(attrs, term) == expected
 
 
 def _rpn(attribute_set: tuple[int, ...], structure: bytes, query_type: int = 1) -> ber.Node:
     return ber.decode(ber.seq(CONTEXT, query_type, [ber.oid(attribute_set), structure]))
+
+
+def _element_term(*element: bytes) -> bytes:
+    """An operand whose one AttributeElement is made of ``element``, on the term 'x'."""
+    attributes = ber.seq(CONTEXT, 44, [ber.seq(0, ber.SEQUENCE, element)])
+    return ber.seq(CONTEXT, 0, [ber.seq(CONTEXT, 102, [attributes,
+                                                       ber.octets(b"x", CONTEXT, 45)])])
 
 
 def _term(text: bytes, attrs: tuple[tuple[int, int], ...] = ((1, 4),)) -> bytes:
@@ -247,17 +263,88 @@ def _term(text: bytes, attrs: tuple[tuple[int, int], ...] = ((1, 4),)) -> bytes:
 
 @pytest.mark.parametrize(("query", "code"), [
     (_rpn((1, 2, 840, 10003, 3, 2), _term(b"perl")), 121),
-    (_rpn(pdu.BIB1_ATTRIBUTES, _term(b"perl"), query_type=2), 107),
-    (_rpn(pdu.BIB1_ATTRIBUTES, ber.seq(CONTEXT, 1, [_term(b"a"), _term(b"b"), ber.tlv(
+    (_rpn(apdu.BIB1_ATTRIBUTES, _term(b"perl"), query_type=2), 107),
+    (_rpn(apdu.BIB1_ATTRIBUTES, ber.seq(CONTEXT, 1, [_term(b"a"), _term(b"b"), ber.tlv(
         CONTEXT, 46, ber.seq(CONTEXT, 3, [ber.integer(1)]), True)])), 110),
-    (_rpn(pdu.BIB1_ATTRIBUTES, ber.seq(CONTEXT, 7, [_term(b"a")])), 108),
-    (_rpn(pdu.BIB1_ATTRIBUTES, ber.seq(CONTEXT, 0, [ber.octets(b"x", CONTEXT, 31)])), 30),
-    (_rpn(pdu.BIB1_ATTRIBUTES, _term(b"  ")), 125),
+    (_rpn(apdu.BIB1_ATTRIBUTES, ber.seq(CONTEXT, 7, [_term(b"a")])), 108),
+    (_rpn(apdu.BIB1_ATTRIBUTES, ber.seq(CONTEXT, 0, [ber.octets(b"x", CONTEXT, 31)])), 30),
+    (_rpn(apdu.BIB1_ATTRIBUTES, _term(b"  ")), 125),
+    (_rpn(apdu.BIB1_ATTRIBUTES, _element_term(ber.oid((1, 2, 840, 10003, 3, 2), CONTEXT, 1),
+                                              ber.integer(1, CONTEXT, 120),
+                                              ber.integer(4, CONTEXT, 121))), 121),
+    (_rpn(apdu.BIB1_ATTRIBUTES, _element_term(ber.integer(4, CONTEXT, 121))), 108),
+    (_rpn(apdu.BIB1_ATTRIBUTES, _element_term(ber.integer(1, CONTEXT, 120))), 1024),
 ])
 def test_queries_we_cannot_run_are_diagnostics(query, code):
-    with pytest.raises(server_pdu.Bib1) as caught:
-        server_pdu.read_query(query, bytes.decode, lambda name: None)
+    with pytest.raises(Bib1) as caught:
+        server_rpn.read_query(query, bytes.decode, lambda name: None)
     assert caught.value.code == code
+
+
+# --- requests taken apart by hand: what is missing is a ProtocolError, never a crash ------
+
+
+def _apdu(tag: int, *parts: bytes) -> ber.Node:
+    return ber.decode(ber.seq(CONTEXT, tag, parts))
+
+
+@pytest.mark.parametrize(("read", "received", "error"), [
+    (server_pdu.read_present_request,
+     _apdu(apdu.PRESENT_REQUEST, ber.octets(b"a", CONTEXT, 31), ber.integer(1, CONTEXT, 30)),
+     r"\[24\] lacks its mandatory field \[29\]"),
+    (server_pdu.read_present_request,
+     _apdu(apdu.PRESENT_REQUEST, ber.integer(1, CONTEXT, 30), ber.integer(1, CONTEXT, 29)),
+     "without a result set name"),
+    (server_pdu.read_search_request,
+     _apdu(apdu.SEARCH_REQUEST, ber.boolean(True, CONTEXT, 16), ber.octets(b"a", CONTEXT, 17),
+           ber.seq(CONTEXT, 18, [ber.octets(b"marc21", CONTEXT, 105)])),
+     "Search request without its databases, query"),
+    (server_pdu.read_search_request,
+     _apdu(apdu.SEARCH_REQUEST, ber.boolean(True, CONTEXT, 16), ber.octets(b"a", CONTEXT, 17),
+           ber.seq(CONTEXT, 18, []), ber.seq(CONTEXT, 21, [])),
+     r"expected one element inside \[21\]"),
+    (server_pdu.read_init_request, _apdu(apdu.INIT_REQUEST, ber.tlv(CONTEXT, 3, b"")),
+     "BIT STRING without its unused-bits octet"),
+    (server_pdu.read_init_request,
+     _apdu(apdu.INIT_REQUEST, ber.tlv(CONTEXT, 5, b"\x01" * 9)), r"INTEGER \[5\] of 9 bytes"),
+])
+def test_a_request_missing_a_part_is_a_protocol_error(read, received, error):
+    with pytest.raises(ProtocolError, match=error):
+        read(received)
+
+
+def _other_info(*units: bytes) -> bytes:
+    return ber.seq(CONTEXT, 201, units)
+
+
+def _negotiation(*encoding: bytes) -> bytes:
+    """A unit of otherInfo: externallyDefinedInfo [4] naming charset negotiation."""
+    external = ber.seq(CONTEXT, 4, [ber.oid(apdu.CHARSET_NEGOTIATION), *encoding])
+    return ber.seq(0, ber.SEQUENCE, [external])
+
+
+_ISO10646 = ber.seq(CONTEXT, 2, [ber.oid(apdu.UTF8_ENCODING, CONTEXT, 2)])
+
+
+@pytest.mark.parametrize("other_info", [
+    ber.octets(b"", CONTEXT, 201),  # primitive: no units at all
+    _other_info(ber.seq(0, ber.SEQUENCE, [])),  # a unit without its information
+    _other_info(ber.seq(0, ber.SEQUENCE, [ber.seq(CONTEXT, 4, [])])),  # EXTERNAL, empty
+    _other_info(ber.seq(0, ber.SEQUENCE, [ber.seq(CONTEXT, 4, [ber.tlv(CONTEXT, 0, _ISO10646,
+                                                                       True)])])),  # no OID
+    _other_info(_negotiation()),  # no encoding
+    _other_info(_negotiation(ber.seq(CONTEXT, 0, []))),  # single-ASN1-type, empty
+    _other_info(_negotiation(ber.seq(CONTEXT, 0, [ber.seq(CONTEXT, 1, [])]))),  # no charsets
+    _other_info(_negotiation(ber.seq(CONTEXT, 0, [ber.seq(CONTEXT, 1, [ber.seq(
+        CONTEXT, 1, [ber.seq(CONTEXT, 2, [])])])]))),  # iso10646 without its encodingLevel
+])
+def test_a_broken_charset_proposal_proposes_nothing(other_info):
+    request = _apdu(apdu.INIT_REQUEST, ber.integer(1 << 16, CONTEXT, 5), other_info)
+    assert not server_pdu.read_init_request(request).utf8_proposed
+    whole = _negotiation(ber.seq(CONTEXT, 0, [ber.seq(CONTEXT, 1, [ber.seq(
+        CONTEXT, 1, [_ISO10646])])]))
+    proposal = _apdu(apdu.INIT_REQUEST, ber.integer(1 << 16, CONTEXT, 5), _other_info(whole))
+    assert server_pdu.read_init_request(proposal).utf8_proposed
 
 
 # --- yaz-client, the reference -----------------------------------------------------------
@@ -378,7 +465,7 @@ def test_our_client_negotiates_utf8_and_presents_in_chunks(served, catalogues):
             assert client.negotiated_utf8
             assert client.server.startswith("balis-broker Z39.50 server")
             assert await client.search(encode_query(parse("perl"), INDEXES, "utf-8")) == hits
-            got = []
+            got: list[pdu.RetrievedRecord] = []
             for start, count in ((1, 1), (2, 3), (5, 100)):
                 result = await client.present(start, count)
                 got.extend(result.records)
@@ -388,8 +475,7 @@ def test_our_client_negotiates_utf8_and_presents_in_chunks(served, catalogues):
             await client.close()
 
     got = asyncio.run(run())
-    assert [normalize(next(read_bytes(r.data)).record, flavour="marc21").as_dict()
-            for r in got] == expected
+    assert [normalize(_record(r.data), flavour="marc21").as_dict() for r in got] == expected
 
 
 @pytest.mark.parametrize(("db", "cql", "code", "detail"), [
@@ -439,9 +525,12 @@ class Raw:
                         continue
                 return None
 
-    async def ask(self, data: bytes) -> ber.Node | None:
+    async def ask(self, data: bytes) -> ber.Node:
+        """Send a request and read its answer, which must come."""
         await self.send(data)
-        return await self.receive()
+        answer = await self.receive()
+        assert answer is not None, "the server hung up instead of answering"
+        return answer
 
     async def init(self, message_size: int = 1 << 20, record_size: int = 1 << 20) -> None:
         answer = await self.ask(pdu.init_request(message_size=message_size,
@@ -452,8 +541,8 @@ class Raw:
     async def closed_with(self, reason: str) -> str:
         """Expect Close with this reason, then the end of the connection."""
         node = await self.receive()
-        assert node is not None and node.is_(CONTEXT, pdu.CLOSE), node
-        text = pdu.read_close(node)
+        assert node is not None and node.is_(CONTEXT, apdu.CLOSE), node
+        text = apdu.read_close(node)
         assert text.startswith(reason), text
         assert await self.receive() is None
         return text
@@ -472,18 +561,26 @@ def _search_request(name: bytes, cql: str | bytes, *, db: bytes = b"marc21", rep
              ber.octets(name, CONTEXT, 17),
              ber.seq(CONTEXT, 18, [ber.octets(db, CONTEXT, 105)])]
     if syntax:
-        parts.append(ber.oid(pdu.SYNTAX[syntax], CONTEXT, 104))
+        parts.append(ber.oid(apdu.SYNTAX[syntax], CONTEXT, 104))
     parts.append(ber.tlv(CONTEXT, 21, query, True))
-    return ber.seq(CONTEXT, pdu.SEARCH_REQUEST, parts)
+    return ber.seq(CONTEXT, apdu.SEARCH_REQUEST, parts)
 
 
 def _present(name: bytes, start: int, count: int, syntax: str = "usmarc") -> bytes:
     return pdu.present_request(result_set=name, start=start, count=count,
-                               syntax=pdu.SYNTAX[syntax], element_set=b"F")
+                               syntax=apdu.SYNTAX[syntax], element_set=b"F")
 
 
-def _titles(result: pdu.PresentResult) -> list[str]:
-    return [normalize(next(read_bytes(r.data)).record).title for r in result.records]
+def _record(data: bytes | None) -> pymarc.Record:
+    """The one record in an ISO 2709 record's bytes."""
+    assert data is not None
+    record = next(read_bytes(data)).record
+    assert record is not None
+    return record
+
+
+def _titles(result: pdu.PresentResult) -> list[str | None]:
+    return [normalize(_record(r.data)).title for r in result.records]
 
 
 def test_named_result_sets_replace_and_piggyback(served, catalogues):
@@ -508,7 +605,7 @@ def test_named_result_sets_replace_and_piggyback(served, catalogues):
         operand = ber.seq(CONTEXT, 0, [ber.octets(b"b", CONTEXT, 31)])
         either = ber.seq(CONTEXT, 1, [_term(b"nonexistentword"), operand,
                                       ber.tlv(CONTEXT, 46, ber.null(CONTEXT, 1), True)])
-        both = ber.seq(CONTEXT, 1, [ber.oid(pdu.BIB1_ATTRIBUTES), either])
+        both = ber.seq(CONTEXT, 1, [ber.oid(apdu.BIB1_ATTRIBUTES), either])
         union = pdu.read_search_response(await raw.ask(_search_request(b"c", both)))
         assert union.hits == 1
         # A failed search under an existing name (replace on) deletes that set.
@@ -519,11 +616,12 @@ def test_named_result_sets_replace_and_piggyback(served, catalogues):
         # Piggyback: a small set comes with its records, in the syntax asked for.
         answer = await raw.ask(_search_request(b"d", "perl", small=10, syntax="xml"))
         small = pdu.read_present_response(
-            ber.Node(CONTEXT, pdu.PRESENT_RESPONSE, True, b"", answer.children), 1)
-        assert small.returned == 10 and small.records[0].syntax == pdu.SYNTAX["xml"]
+            ber.Node(CONTEXT, apdu.PRESENT_RESPONSE, True, b"", answer.children), 1)
+        assert small.returned == 10 and small.records[0].syntax == apdu.SYNTAX["xml"]
         medium = await raw.ask(_search_request(b"e", "perl", small=2, large=20, medium=3))
-        assert medium.context(24).as_int() == 3
-        assert await raw.ask(pdu.close_request(0)) is not None
+        returned = medium.context(24)
+        assert returned is not None and returned.as_int() == 3
+        assert await raw.ask(apdu.close(0)) is not None
         assert await raw.receive() is None
 
     asyncio.run(run())
@@ -542,14 +640,15 @@ def test_message_sizes_are_respected(served):
         await raw.init(message_size=100, record_size=100)
         await raw.ask(_search_request(b"a", "perl"))
         result = pdu.read_present_response(await raw.ask(_present(b"a", 1, 1)), 1)
-        assert result.records[0].diagnostic.code == 17
+        diagnostic = result.records[0].diagnostic
+        assert diagnostic is not None and diagnostic.code == 17
         await raw.close()
 
     asyncio.run(run())
 
 
 def test_a_term_that_is_not_utf8_after_negotiation(served):
-    query = ber.seq(CONTEXT, 1, [ber.oid(pdu.BIB1_ATTRIBUTES), _term(b"\xff\xfe")])
+    query = ber.seq(CONTEXT, 1, [ber.oid(apdu.BIB1_ATTRIBUTES), _term(b"\xff\xfe")])
 
     async def run():
         raw = await Raw.connect(served.port)
@@ -591,7 +690,7 @@ def _serve(catalogues, check, **options) -> None:
 @pytest.fixture
 def no_errors(caplog):
     """Nothing a client sends may be logged as an error of ours (a traceback)."""
-    caplog.set_level(logging.INFO, logger="connectors.z3950.server")
+    caplog.set_level(logging.INFO, logger="connectors.z3950")
     yield
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not errors, errors[0].getMessage()
@@ -614,17 +713,20 @@ INIT = pdu.init_request(message_size=1 << 20, record_size=1 << 20, charset_propo
      "protocol error: scanRequest is not supported"),
     ([INIT], ber.seq(CONTEXT, 99, []), "protocol error: [99] is not supported"),
     ([INIT], b"\x94\x00", "protocol error: not a Z39.50 request (first byte 0x94)"),
-    ([INIT], ber.seq(CONTEXT, pdu.PRESENT_REQUEST, [ber.integer(1, CONTEXT, 30)]),
+    ([INIT], ber.seq(CONTEXT, apdu.PRESENT_REQUEST, [ber.integer(1, CONTEXT, 30)]),
      "protocol error: Present request without a result set name"),
-    ([INIT], ber.seq(CONTEXT, pdu.SEARCH_REQUEST, [ber.octets(b"x", CONTEXT, 17)]),
+    ([INIT], ber.seq(CONTEXT, apdu.PRESENT_REQUEST, [ber.octets(b"a", CONTEXT, 31),
+                                                     ber.integer(1, CONTEXT, 30)]),
+     "protocol error: [24] lacks its mandatory field [29]"),
+    ([INIT], ber.seq(CONTEXT, apdu.SEARCH_REQUEST, [ber.octets(b"x", CONTEXT, 17)]),
      "protocol error: Search request without"),
-    ([INIT], ber.seq(CONTEXT, pdu.PRESENT_REQUEST, [ber.octets(b"a", CONTEXT, 31),
+    ([INIT], ber.seq(CONTEXT, apdu.PRESENT_REQUEST, [ber.octets(b"a", CONTEXT, 31),
                                                     ber.octets(b"", CONTEXT, 30)]),
      "protocol error"),
-    ([INIT], ber.seq(CONTEXT, pdu.PRESENT_REQUEST, [
+    ([INIT], ber.seq(CONTEXT, apdu.PRESENT_REQUEST, [
         ber.octets(b"a", CONTEXT, 31), ber.tlv(CONTEXT, 30, b"\x01" * 3000),
         ber.integer(1, CONTEXT, 29)]), "protocol error: INTEGER [30] of 3000 bytes"),
-    ([INIT], ber.seq(CONTEXT, pdu.CLOSE, [ber.tlv(CONTEXT, 211, b"\x7f" * 3000)]),
+    ([INIT], ber.seq(CONTEXT, apdu.CLOSE, [ber.tlv(CONTEXT, 211, b"\x7f" * 3000)]),
      "finished"),
     ([INIT], b"\xb6\x80\x8d\x01", None),  # cut short: the client hangs up
 ])
@@ -633,7 +735,7 @@ def test_bad_input_closes_only_that_association(catalogues, no_errors, before, d
     async def check(server):
         raw = await Raw.connect(server.port)
         for message in before:
-            assert (await raw.ask(message)).is_(CONTEXT, pdu.INIT_RESPONSE)
+            assert (await raw.ask(message)).is_(CONTEXT, apdu.INIT_RESPONSE)
         await raw.send(data)
         if expected is None:
             raw.writer.write_eof()
@@ -650,7 +752,7 @@ def test_a_huge_request_is_refused(catalogues, no_errors):
         raw = await Raw.connect(server.port)
         await raw.init()
         # A search whose term alone is over the cap: refused before it is all sent.
-        query = ber.seq(CONTEXT, 1, [ber.oid(pdu.BIB1_ATTRIBUTES), _term(b"x" * 100_000)])
+        query = ber.seq(CONTEXT, 1, [ber.oid(apdu.BIB1_ATTRIBUTES), _term(b"x" * 100_000)])
         with contextlib.suppress(ConnectionError):
             await raw.send(_search_request(b"a", query))
         await raw.closed_with("protocol error: message declares")
@@ -686,7 +788,7 @@ def test_random_damage_never_hurts_the_server(catalogues, no_errors):
                 with contextlib.suppress(ConnectionError):
                     await raw.send(message)
                 answer = await raw.receive()
-                if answer is None or answer.is_(CONTEXT, pdu.CLOSE):
+                if answer is None or answer.is_(CONTEXT, apdu.CLOSE):
                     break
             await raw.close()
 
@@ -751,7 +853,7 @@ def test_too_many_connections_are_refused_politely(catalogues, no_errors):
         await third.close()
         with pytest.raises(Unreachable, match="too many connections"):
             await _still_serves(server.port)
-        await first.ask(pdu.close_request(0))
+        await first.ask(apdu.close(0))
         await first.close()
         await asyncio.sleep(0.05)
         await _still_serves(server.port)
@@ -778,7 +880,7 @@ def test_close_says_shutdown_to_open_associations(catalogues, no_errors):
 # --- a member that speaks GB18030, and the real LocalCatalogue ----------------------------
 
 
-def _gb_library(port: int, db: str, fmt: str) -> Library:
+def _gb_library(port: int, db: str, fmt: MarcFormat) -> Library:
     config = ConnectorConfig(protocol="z3950", url=f"z3950://{HOST}:{port}/{db}", format=fmt,
                              encoding="gb18030", timeout=10, max_records=100)
     return Library("peer", "Peer", "test", connector=config)
