@@ -1,6 +1,6 @@
 """The consortium as one SRU target at ``/sru``, served by the web app itself.
 
-The protocol work is ``connectors.sru.server.handle`` (framework-free); this view only
+The protocol work is ``connectors.sru.handler.handle`` (framework-free); this view only
 collects the request's parameters (query string, form, or an SRW/SOAP envelope) and runs
 it on the broker's loop over the union catalogue (``broker.catalogues.union``).
 """
@@ -12,8 +12,9 @@ import threading
 from flask import Blueprint, Response, current_app, request
 
 from broker.catalogues.union import UnionCatalogue
-from connectors.sru.server import handle
-from connectors.sru.xml import NOT_SRU_POST, request_params, soap_envelope
+from connectors.sru.handler import handle
+from connectors.sru.request import NOT_SRU_POST, request_params
+from connectors.sru.xml import soap_envelope
 from web import get_balis
 
 bp = Blueprint("sru", __name__)

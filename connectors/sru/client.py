@@ -25,7 +25,10 @@ from broker.kernel.errors import (
     UnsupportedQuery,
 )
 from connectors.base import Connector, SearchPage
+from connectors.sru.diagnostics import read_diagnostic, read_diagnostics
+from connectors.sru.xml import child_text, find_child, local_name
 from connectors.z3950.client import os_reason
+from marc.flavour import AUTO, canonical_flavour
 from marc.marcxml import element_to_record, is_marc, safe_parser
 from marc.model import RawMarc, Record
 from marc.normalization import normalize
@@ -38,17 +41,6 @@ DEFAULT_INDEXES = {
     "subject": "dc.subject", "isbn": "bath.isbn", "issn": "bath.issn",
     "publisher": "dc.publisher", "year": "dc.date",
     # call numbers have no common CQL index: a library that supports them says which.
-}
-_SRU_DIAGNOSTICS = {
-    1: "general system error", 4: "unsupported operation", 6: "unsupported parameter value",
-    7: "mandatory parameter not supplied", 10: "query syntax error",
-    16: "unsupported index (this field is not searchable here)",
-    19: "unsupported relation", 22: "unsupported combination of relation and index",
-    27: "empty term unsupported", 28: "masking character not supported",
-    29: "masked words too short", 35: "term contains only stop words",
-    61: "first record position out of range", 66: "unknown record schema",
-    68: "not authorised to send record", 71: "unsupported record packing",
-    235: "database does not exist",
 }
 
 
@@ -67,6 +59,7 @@ class SruConnector(Connector):
         indexes = dict(DEFAULT_INDEXES)
         indexes.update(self.config.indexes)
         self._indexes = indexes
+        self._flavour = canonical_flavour(self.config.format)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -111,13 +104,13 @@ class SruConnector(Connector):
             if element is None:
                 problems.append(f"record {position}: {why}")
                 continue
-            found = element_to_record(element, flavour=self.config.format)
+            found = element_to_record(element, flavour=self._flavour)
             if found.record is None:
                 problems.append(f"record {position}: {'; '.join(found.problems)}")
                 continue
             raw = RawMarc(etree.tostring(element, encoding="utf-8"), self.config.format,
                           "utf-8")
-            records.append(normalize(found.record, flavour=found.flavour,
+            records.append(normalize(found.record, flavour=found.flavour or AUTO,
                                      library=self.library.id, warnings=found.problems,
                                      source=raw))
             if len(records) % 10 == 0:
@@ -177,62 +170,45 @@ def _looks_like_xml(body: bytes) -> bool:
                                          and b"<!doctype html" not in head)
 
 
-def _local(tag: object) -> str:
-    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
-
-
-def _child(elem: etree._Element, name: str) -> etree._Element | None:
-    for child in elem:
-        if _local(child.tag) == name:
-            return child
-    return None
-
-
-def _text(elem: etree._Element, name: str) -> str | None:
-    child = _child(elem, name)
-    return child.text.strip() if child is not None and child.text else None
-
-
 def parse_response(body: bytes) -> SruResponse:
     """A searchRetrieveResponse of any SRU version; ProtocolError if it is not one."""
     try:
         root = etree.fromstring(body, safe_parser())
     except etree.XMLSyntaxError as exc:
         raise ProtocolError(f"the answer is not well-formed XML: {exc.msg}") from None
-    name = _local(root.tag)
-    diagnostics = tuple(_diagnostics(root))
+    name = local_name(root.tag)
+    diagnostics = tuple(read_diagnostics(root))
     if name != "searchRetrieveResponse":
         if diagnostics:
             return SruResponse(0, (), diagnostics)
         raise ProtocolError(f"expected an SRU searchRetrieveResponse, got <{name}>")
-    count_text = _text(root, "numberOfRecords")
+    count_text = child_text(root, "numberOfRecords")
     if count_text is None or not count_text.isdigit():
         if diagnostics:
             return SruResponse(0, (), diagnostics)
         raise ProtocolError(f"numberOfRecords is missing or not a number: {count_text!r}")
     records = []
-    holder = _child(root, "records")
+    holder = find_child(root, "records")
     for index, record in enumerate(holder if holder is not None else (), start=1):
-        if _local(record.tag) != "record":
+        if local_name(record.tag) != "record":
             continue
-        position = int(_text(record, "recordPosition") or index)
+        position = int(child_text(record, "recordPosition") or index)
         records.append((position, *_record_data(record)))
     return SruResponse(int(count_text), tuple(records), diagnostics)
 
 
 def _record_data(record: etree._Element) -> tuple[etree._Element | None, str | None]:
-    data = _child(record, "recordData")
+    data = find_child(record, "recordData")
     if data is None:
         return None, "record without recordData"
     inner = [child for child in data if isinstance(child.tag, str)]
     if inner:
         first = inner[0]
-        if _local(first.tag) == "diagnostic":
-            diag = _diagnostic(first)
-            return None, str(diag)
-        if _local(first.tag) == "record" and is_marc(first):
+        if local_name(first.tag) == "diagnostic":
+            return None, str(read_diagnostic(first))
+        if local_name(first.tag) == "record" and is_marc(first):
             return first, None
-        return None, (f"recordData holds <{_local(first.tag)}>, no MARC record "
+        return None, (f"recordData holds <{local_name(first.tag)}>, no MARC record "
                       "(is recordSchema right?)")
     text = (data.text or "").strip()
     if text.startswith("<"):
@@ -243,27 +219,12 @@ def _record_data(record: etree._Element) -> tuple[etree._Element | None, str | N
             root = etree.fromstring(text.encode("utf-8"), safe_parser())
         except etree.XMLSyntaxError as exc:
             return None, f"escaped record is not well-formed XML: {exc.msg}"
-        if _local(root.tag) == "record":
+        if local_name(root.tag) == "record":
             return root, None
         inner_record = next(root.iter("{*}record"), None)
         if inner_record is not None:
             return inner_record, None
     return None, "recordData holds no MARC record (is recordSchema right?)"
-
-
-def _diagnostics(root: etree._Element) -> list[Diagnostic]:
-    holder = _child(root, "diagnostics")
-    if holder is None:
-        return []
-    return [_diagnostic(d) for d in holder if _local(d.tag) == "diagnostic"]
-
-
-def _diagnostic(elem: etree._Element) -> Diagnostic:
-    uri = _text(elem, "uri") or ""
-    tail = uri.rstrip("/").rpartition("/")[2]
-    code = int(tail) if tail.isdigit() else None
-    message = _text(elem, "message") or _SRU_DIAGNOSTICS.get(code or -1) or uri or "diagnostic"
-    return Diagnostic(code, message, _text(elem, "details"), diagnostic_set="sru")
 
 
 def _unmapped(node: Node, indexes: dict[str, str]) -> str | None:

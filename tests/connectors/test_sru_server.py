@@ -1,4 +1,5 @@
-"""Our SRU server (connectors/sru/server.py) serving small in-test catalogues.
+"""Our SRU server (connectors/sru/handler.py, on aiohttp in server.py) serving small
+in-test catalogues.
 
 The answers are checked three ways: against the catalogue itself (what it finds for the
 query), through our own SRU client (connectors.sru.client.SruConnector) in versions 1.1, 1.2 and
@@ -24,13 +25,10 @@ from broker.kernel.config import loads
 from broker.kernel.cql import parse
 from broker.kernel.errors import ConnectorError, Diagnostic, QueryError, UnsupportedQuery
 from connectors.sru.client import SruConnector, parse_response
-from connectors.sru.server import (
-    DEFAULT_MAXIMUM_RECORDS,
-    MAXIMUM_RECORDS,
-    SruServer,
-    handle,
-    query_diagnostic,
-)
+from connectors.sru.diagnostics import query_diagnostic
+from connectors.sru.handler import handle
+from connectors.sru.request import DEFAULT_MAXIMUM_RECORDS, MAXIMUM_RECORDS
+from connectors.sru.server import SruServer
 from marc import normalize
 from marc.marcxml import element_to_record
 
@@ -401,7 +399,7 @@ class _Failing:
     (QueryError("unknown index 'x': use one of ..."), 200, 16),
 ])
 def test_catalogue_failures(exc, status, code, caplog):
-    with caplog.at_level(logging.ERROR, logger="connectors.sru.server"):
+    with caplog.at_level(logging.ERROR, logger="connectors.sru.handler"):
         got_status, kind, body = asyncio.run(handle(
             {"query": "perl"}, {"db": _Failing(exc)}, base_url="http://h/db", database="db"))
     assert (got_status, diagnostic_of(body)[0]) == (status, code)
