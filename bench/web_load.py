@@ -24,7 +24,7 @@ is the same in every run:
 
 1. ``GET /search?field=F&text=T&library=...`` (the search form; 302 to /results/ID).
    The query is one of ``QUERIES`` (titles, authors, subjects, publishers and words of the
-   demo catalogue's vocabulary, broker/demo/data.py). The libraries are 1 to 10 members
+   demo catalogue's vocabulary, broker/demo/vocabulary.py). The libraries are 1 to 10 members
    (uniformly many, the most a reader may choose) drawn from every member but the slow
    one (cafa: each search takes 3 s, its timeout is 2 s); with ``--all-share``
    probability none are chosen, i.e. all 46 members, cafa included. Those searches are
@@ -88,12 +88,12 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: bench/ is on the path, the repo is not
     sys.path.insert(0, str(REPO))
 
-from broker.demo import data as demo_data  # noqa: E402
+from broker import demo as demo_data  # noqa: E402
 
 HOST = "127.0.0.1"
 PER_PAGE = 20  # web.pages.PER_PAGE
 START_TIMEOUT = 120.0  # seconds for a server to say it is listening
-QUERIES = (  # (form field, text): words the demo catalogues hold (broker/demo/data.py)
+QUERIES = (  # (form field, text): words the demo catalogues hold (broker/demo/vocabulary.py)
     ("title", "数据结构"), ("title", "计算机网络"), ("title", "操作系统"), ("title", "人工智能"),
     ("title", "机器学习"), ("title", "高等数学"), ("title", "线性代数"), ("title", "中国经济"),
     ("title", "国际贸易"), ("title", "中国近代史"), ("title", "红楼梦"), ("title", "唐诗"),

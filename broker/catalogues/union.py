@@ -11,10 +11,11 @@ record of the union is, so a client can trust the record syntax it is told:
 - A cluster with a source in that flavour gives that source's MARC as it came (the
   fullest such source: ``Record.marc()``), its own 852 fields removed.
 - Otherwise (a CNMARC book in a MARC21 union, or a source whose MARC is gone) the record
-  is written from the cluster's normalized record: a deliberately plain crosswalk (title,
-  statement of responsibility, authors, edition, publication, extent, ISBN/ISSN,
-  subjects, classification, language, material type) that loses what normalization does
-  not keep (notes, 880 links, CNMARC's pinyin, local fields). Its 001 is the cluster id.
+  is written from the cluster's normalized record (``marc.writer.write_record``): a
+  deliberately plain crosswalk (title, statement of responsibility, authors, edition,
+  publication, extent, ISBN/ISSN, subjects, classification, language, material type)
+  that loses what normalization does not keep (notes, 880 links, CNMARC's pinyin, local
+  fields). Its 001 is the cluster id.
 - Every record then gets one 852 per holding of every library in the cluster (a library
   that sent no item gets one with only $a): $a library id, $b location, $h call number,
   $p barcode, $z status (and a second $z ``due YYYY-MM-DD`` for a loan). UNIMARC has no
@@ -45,7 +46,6 @@ import time
 from collections import OrderedDict
 
 import pymarc
-from pymarc import Field, Subfield
 
 from broker.kernel.cql import Node, to_cql
 from broker.kernel.errors import ConnectorError
@@ -53,11 +53,11 @@ from broker.search import rank
 from broker.search.fanout import Broker
 from broker.search.merge import Cluster
 from broker.search.session import SearchSession
-from marc.model import Holding, RawMarc, Record
+from marc.model import RawMarc, Record
+from marc.writer import FLAVOURS, as_flavour, holding_fields, write_record
 
 logger = logging.getLogger(__name__)
 
-FLAVOURS = ("marc21", "unimarc")
 DEFAULT_EXHAUST = 200
 DEFAULT_CACHE_TTL = 120.0
 DEFAULT_CACHE_SIZE = 64
@@ -86,7 +86,7 @@ class UnionCatalogue:
             f"{len(self.libraries)} member libraries ({members}),"
             f" merged and de-duplicated; each record carries every library's holdings as "
             f"852 fields ($a library, $b location, $h call number, $p barcode, $z status).")
-        self.flavour = flavour
+        self.flavour: str = flavour  # as connectors.catalogue.Catalogue has it
         self.per_library = per_library
         self.timeout = timeout
         self.exhaust = exhaust
@@ -208,18 +208,16 @@ class UnionResultSet:
 def cluster_marc(cluster: Cluster, flavour: str = "marc21") -> pymarc.Record:
     """The MARC of one merged record: a source as it came, or the crosswalk of the
     cluster's normalized record, with an 852 per holding of every library."""
-    record = None
     same = [(lib, r) for lib, r in cluster.records if r.format == flavour]
-    if same:
-        source = Cluster(cluster.id, records=same).best
-        record = _source_copy(source)
+    record = _source_copy(Cluster(cluster.id, records=same).best) if same else None
     if record is None:
         best = cluster.best
         isbns = tuple(dict.fromkeys([*best.isbns, *sorted(cluster.isbns)]))
-        record = record_marc(best, flavour, record_id=cluster.id, isbns=isbns)
+        return write_record(best, as_flavour(flavour), record_id=cluster.id, isbns=isbns,
+                            holdings=cluster.holdings)
     record.remove_fields("852")
-    for holding in cluster.holdings:
-        record.add_ordered_field(holding_field(holding))
+    for field in holding_fields(cluster.holdings):
+        record.add_ordered_field(field)
     return record
 
 
@@ -234,123 +232,3 @@ def _source_copy(record: Record) -> pymarc.Record | None:
         logger.exception("source MARC of %s could not be read; writing it from its "
                          "normalized record", record.id)
     return None
-
-
-def holding_field(holding: Holding) -> Field:
-    """852: $a library, $b location, $h call number, $p barcode, $z status (and due)."""
-    values = [("a", holding.library), ("b", holding.location), ("h", holding.call_number),
-              ("p", holding.barcode), ("z", holding.status)]
-    if holding.due:
-        values.append(("z", f"due {holding.due}"))
-    return Field(tag="852", indicators=[" ", " "],
-                 subfields=[Subfield(code, value) for code, value in values if value])
-
-
-# --- a normalized record as MARC -------------------------------------------------------------
-
-# material type -> leader/06-07
-_MARC21_TYPES = {"book": "am", "serial": "as", "article": "ab", "manuscript": "tm",
-                 "music_score": "cm", "map": "em", "video": "gm", "audio": "im",
-                 "image": "km", "electronic": "mm", "mixed": "pm", "object": "rm"}
-_UNIMARC_TYPES = {"book": "am", "serial": "as", "article": "aa", "manuscript": "bm",
-                  "music_score": "cm", "map": "em", "video": "gm", "audio": "im",
-                  "image": "km", "electronic": "lm", "mixed": "mm", "object": "rm"}
-_MARC21_CLASSES = {"lcc": ("050", " 4"), "ddc": ("082", "04"), "udc": ("080", "  ")}
-_UNIMARC_CLASSES = {"clc": "690", "cas": "692", "udc": "675", "ddc": "676", "lcc": "680"}
-
-
-def _field(tag: str, indicators: str, *pairs: tuple[str, str | None]) -> Field | None:
-    subfields = [Subfield(code, value) for code, value in pairs if value]
-    if not subfields:
-        return None
-    return Field(tag=tag, indicators=list(indicators), subfields=subfields)
-
-
-def _subject_parts(subject: str) -> list[tuple[str, str]]:
-    head, *rest = [part.strip() for part in subject.split(" -- ")]
-    return [("a", head), *(("x", part) for part in rest if part)]
-
-
-def record_marc(record: Record, flavour: str = "marc21", *, record_id: str | None = None,
-                isbns: tuple[str, ...] | None = None) -> pymarc.Record:
-    """A plain MARC21 or UNIMARC record written from a normalized record (see the module
-    docstring for what it keeps)."""
-    if flavour not in FLAVOURS:
-        raise ValueError(f"unknown flavour {flavour!r}")
-    out = pymarc.Record(force_utf8=True)
-    fields = (_marc21_fields if flavour == "marc21" else _unimarc_fields)(
-        record, isbns if isbns is not None else record.isbns)
-    kinds = (_MARC21_TYPES if flavour == "marc21" else _UNIMARC_TYPES)
-    kind = kinds.get(record.material_type, "am")
-    if flavour == "marc21":
-        out.leader = pymarc.Leader(f"00000n{kind} a22000003u 4500")  # 17: abbreviated level
-    else:
-        out.leader = pymarc.Leader(f"00000n{kind}  22000003n 450 ")  # 17: partial, 18: non-ISBD
-    identifier = record_id or record.id
-    if identifier:
-        out.add_field(Field(tag="001", data=identifier))
-    for field in fields:
-        if field is not None:
-            out.add_ordered_field(field)
-    return out
-
-
-def _marc21_fields(record: Record, isbns: tuple[str, ...]) -> list[Field | None]:
-    year = f"{record.year:04d}" if record.year else "uuuu"
-    language = (record.language or "und")[:3].ljust(3)
-    fixed = f"000000{'s' if record.year else 'n'}{year}    xx {' ' * 17}{language} d"
-    out: list[Field | None] = [Field(tag="008", data=fixed)]
-    out += [_field("020", "  ", ("a", isbn)) for isbn in isbns]
-    out += [_field("022", "  ", ("a", issn)) for issn in record.issns]
-    for entry in record.classification:
-        tag, indicators = _MARC21_CLASSES.get(entry.scheme, ("084", "  "))
-        source = None if tag != "084" else entry.scheme
-        out.append(_field(tag, indicators, ("a", entry.value), ("2", source)))
-    authors = list(record.authors)
-    if authors:
-        out.append(_field("100", "1 " if "," in authors[0] else "0 ", ("a", authors[0])))
-    out.append(_field("245", ("1" if authors else "0") + "0", ("a", record.title),
-                      ("b", record.subtitle), ("c", record.responsibility)))
-    out.append(_field("250", "  ", ("a", record.edition)))
-    out.append(_field("260", "  ", ("a", record.place), ("b", record.publisher),
-                      ("c", str(record.year) if record.year else None)))
-    out.append(_field("300", "  ", ("a", record.extent)))
-    for subject in record.subjects:
-        out.append(Field(tag="650", indicators=[" ", "4"], subfields=[
-            Subfield(code, value) for code, value in _subject_parts(subject)]))
-    for author in authors[1:]:
-        out.append(_field("700", "1 " if "," in author else "0 ", ("a", author)))
-    return out
-
-
-def _unimarc_fields(record: Record, isbns: tuple[str, ...]) -> list[Field | None]:
-    year = f"{record.year:04d}" if record.year else "    "
-    language = (record.language or "und")[:3].ljust(3)
-    # 100$a: date entered, type of date, dates, audience, government, modified,
-    # cataloguing language, transliteration, character sets (50: Unicode), script.
-    script = "ea" if language in ("chi", "jpn", "kor") else "ba"  # Han, else Latin
-    general = f"00000000{'d' if record.year else 'u'}{year}    km y0{language}y50      {script}"
-    out: list[Field | None] = []
-    out += [_field("010", "  ", ("a", isbn)) for isbn in isbns]
-    out += [_field("011", "  ", ("a", issn)) for issn in record.issns]
-    out.append(_field("100", "  ", ("a", general)))
-    out.append(_field("101", "0 ", ("a", record.language)))
-    out.append(_field("200", "1 ", ("a", record.title), ("e", record.subtitle),
-                      ("f", record.responsibility)))
-    out.append(_field("205", "  ", ("a", record.edition)))
-    out.append(_field("210", "  ", ("a", record.place), ("c", record.publisher),
-                      ("d", str(record.year) if record.year else None)))
-    out.append(_field("215", "  ", ("a", record.extent)))
-    for subject in record.subjects:
-        out.append(Field(tag="606", indicators=["0", " "], subfields=[
-            Subfield(code, value) for code, value in _subject_parts(subject)]))
-    for entry in record.classification:
-        tag = _UNIMARC_CLASSES.get(entry.scheme)
-        if tag is not None:
-            out.append(_field(tag, "  ", ("a", entry.value)))
-        else:
-            out.append(_field("686", "  ", ("a", entry.value), ("2", entry.scheme)))
-    for position, author in enumerate(record.authors):
-        out.append(_field("700" if position == 0 else "701", " 0", ("a", author)))
-    return out
-

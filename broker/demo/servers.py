@@ -1,7 +1,7 @@
 """The bundled demo consortium running: every member's own server, in one process.
 
-``DemoConsortium`` writes the members' catalogues once (``broker.demo.data``, cached in a
-directory), loads each into a ``LocalCatalogue`` and serves it the way ``config/demo.yaml``
+``DemoConsortium`` writes the members' catalogues once (``broker.demo.catalogues``, cached
+in a directory), loads each into a ``LocalCatalogue`` and serves it the way ``config/demo.yaml``
 says: a real SRU server (``connectors.sru.server.SruServer``) or a real Z39.50 server
 (``connectors.z3950.server.Z3950Server``) per member, each on its own port on 127.0.0.1,
 except the member that is down on purpose. The broker then searches them exactly as it
@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broker.catalogues.marc_file import LocalCatalogue
-from broker.demo import data as demo_data
+from broker.demo import catalogues as demo_catalogues
+from broker.demo import members as demo_members
+from broker.demo.members import MemberPlan
 from broker.kernel.config import Consortium
 from broker.kernel.cql import INDEXES
 from broker.kernel.errors import UsageError
@@ -28,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class DemoMember:
-    plan: demo_data.MemberPlan
+    plan: MemberPlan
     catalogue: LocalCatalogue
     server: object | None  # SruServer | Z3950Server; None for the member that is down
 
@@ -37,10 +39,11 @@ class DemoConsortium:
     """``async with DemoConsortium() as demo:`` every member is listening; ``demo.config``
     is the libraries file to search them with."""
 
-    def __init__(self, *, data_dir: Path | None = None, port_base: int = demo_data.PORT_BASE,
-                 host: str = demo_data.HOST, seed: int = demo_data.SEED,
+    def __init__(self, *, data_dir: Path | None = None,
+                 port_base: int = demo_members.PORT_BASE, host: str = demo_members.HOST,
+                 seed: int = demo_catalogues.SEED,
                  regenerate: bool = False) -> None:
-        self.data_dir = Path(data_dir) if data_dir else demo_data.default_data_dir()
+        self.data_dir = Path(data_dir) if data_dir else demo_catalogues.default_data_dir()
         self.port_base = port_base
         self.host = host
         self.seed = seed
@@ -60,7 +63,7 @@ class DemoConsortium:
         return sum(len(m.catalogue) for m in self.members)
 
     @property
-    def plans(self) -> list[demo_data.MemberPlan]:
+    def plans(self) -> list[MemberPlan]:
         return [m.plan for m in self.members]
 
     async def __aenter__(self) -> DemoConsortium:
@@ -79,10 +82,10 @@ class DemoConsortium:
             raise UsageError(f"--port-base must be between 1024 and {65535 - 64}, "
                              f"not {self.port_base}")
         began = time.monotonic()
-        self.directory = demo_data.load_members()
-        plans = demo_data.plan(lib.id for lib in self.directory.libraries)
+        self.directory = demo_members.load_members()
+        plans = demo_members.plan(lib.id for lib in self.directory.libraries)
         self._check_ports(plans)  # before the slow part
-        self.manifest, self.generated = demo_data.ensure(
+        self.manifest, self.generated = demo_catalogues.ensure(
             self.data_dir, plans, self.directory, self.seed, force=self.regenerate)
         loaded = time.monotonic()
         self.generate_seconds = loaded - began
@@ -102,8 +105,9 @@ class DemoConsortium:
         logger.info("demo: %d members, %d records, ports %d-%d", len(self.members),
                     self.records, self.port_base, self.port_base + len(plans) - 1)
 
-    async def _serve(self, p: demo_data.MemberPlan, catalogue: LocalCatalogue) -> object:
+    async def _serve(self, p: MemberPlan, catalogue: LocalCatalogue) -> object:
         port = p.port(self.port_base)
+        server: contextlib.AbstractAsyncContextManager[object]
         if p.protocol == "sru":
             from connectors.sru.server import SruServer
 
@@ -117,7 +121,7 @@ class DemoConsortium:
         except OSError as exc:
             raise self._port_error(p, port, exc) from None
 
-    def _check_ports(self, plans: list[demo_data.MemberPlan]) -> None:
+    def _check_ports(self, plans: list[MemberPlan]) -> None:
         for p in plans:
             if p.down:
                 continue
@@ -129,18 +133,18 @@ class DemoConsortium:
                 except OSError as exc:
                     raise self._port_error(p, port, exc) from None
 
-    def _port_error(self, p: demo_data.MemberPlan, port: int, exc: OSError) -> UsageError:
+    def _port_error(self, p: MemberPlan, port: int, exc: OSError) -> UsageError:
         return UsageError(
             f"cannot listen on {self.host}:{port} for {p.id} ({exc.strerror or exc}); is "
             "another demo running? Move the demo's ports with --port-base N")
 
-    def _write_config(self, plans: list[demo_data.MemberPlan]) -> Path:
+    def _write_config(self, plans: list[MemberPlan]) -> Path:
         """config/demo.yaml for the usual ports; a copy with the ports moved otherwise."""
-        if self.port_base == demo_data.PORT_BASE and demo_data.DEMO_CONFIG.is_file():
-            return demo_data.DEMO_CONFIG
+        if self.port_base == demo_members.PORT_BASE and demo_members.DEMO_CONFIG.is_file():
+            return demo_members.DEMO_CONFIG
         assert self.directory is not None
         path = self.data_dir / f"demo-{self.port_base}.yaml"
-        path.write_text(demo_data.render_config(self.directory, plans, self.port_base),
+        path.write_text(demo_members.render_config(self.directory, plans, self.port_base),
                         "utf-8")
         return path
 

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 from peers.servers import free_port
 
-from broker.demo import data as demo_data
+from broker import demo as demo_data
 from broker.kernel import config as config_module
-from marc import normalize, read_file
+from broker.kernel.consortium import ConnectorConfig, Library
+from marc import Record, normalize, read_file
 from marc.normalization.text import isbn13, issn
 
 BALIS = ["balis"] if shutil.which("balis") else [sys.executable, "-m", "balis"]
@@ -53,6 +54,11 @@ def catalogues(data_dir, plans) -> dict[str, list]:
                      for e in entries if e.record is not None]
         assert len(out[p.id]) == len(entries), [e.problems for e in entries if not e.ok]
     return out
+
+
+def _connector(lib: Library) -> ConnectorConfig:
+    assert lib.connector is not None, lib.id
+    return lib.connector
 
 
 def free_port_base(count: int = 46) -> int:
@@ -112,7 +118,7 @@ def test_sizes_and_overlap(catalogues):
     sizes = {lid: len(records) for lid, records in catalogues.items()}
     assert all(50 <= n <= 150 for n in sizes.values()), sizes
     assert 3000 <= sum(sizes.values()) <= 7000
-    holders: dict[str, set[str]] = {}
+    holders: dict[object, set[str]] = {}  # by ISBN, else by (title, year)
     for lid, records in catalogues.items():
         for _, record in records:
             key = record.isbns[0] if record.isbns else (record.title, record.year)
@@ -124,7 +130,7 @@ def test_sizes_and_overlap(catalogues):
 
 def test_records_are_clean_and_as_planned(catalogues, plans):
     by_id = {p.id: p for p in plans}
-    kinds = Counter()
+    kinds: Counter[tuple[str, str | None]] = Counter()
     for lid, records in catalogues.items():
         for entry, record in records:
             assert not entry.problems and not record.warnings, (lid, record.id)
@@ -180,7 +186,7 @@ def test_same_book_merges_across_flavours(catalogues):
     """A book held by a MARC21 and a CNMARC member: the two normalize to one key."""
     from broker.search.merge import work_key
 
-    by_isbn: dict[str, dict[str, object]] = {}
+    by_isbn: dict[str, dict[str, Record]] = {}
     for records in catalogues.values():
         for _, record in records:
             if record.isbns:
@@ -189,7 +195,7 @@ def test_same_book_merges_across_flavours(catalogues):
     assert len(both) > 100
     for pair in both:
         assert work_key(pair["marc21"]) == work_key(pair["unimarc"])
-    undated = {}
+    undated: dict[str | None, set[str]] = {}
     for records in catalogues.values():  # books from before ISBNs merge on the work key
         for _, record in records:
             if not record.isbns and record.material_type == "book":
@@ -203,7 +209,17 @@ def test_same_book_merges_across_flavours(catalogues):
 def test_committed_demo_config_is_the_generated_one(directory, plans):
     text = demo_data.render_config(directory, plans)
     assert demo_data.DEMO_CONFIG.read_text("utf-8") == text, \
-        "config/demo.yaml is out of date: run python -m broker.demo.data"
+        "config/demo.yaml is out of date: run python -m broker.demo"
+
+
+def test_python_m_broker_demo_writes_the_libraries_file(tmp_path):
+    out = tmp_path / "demo.yaml"
+    done = subprocess.run([sys.executable, "-m", "broker.demo", "--out", str(out)],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          cwd=demo_data.DEMO_CONFIG.parents[1])
+    assert done.returncode == 0, done.stderr
+    assert out.read_text("utf-8") == demo_data.DEMO_CONFIG.read_text("utf-8")
+    assert "python -m broker.demo rewrites" in out.read_text("utf-8")
 
 
 def test_demo_config_mirrors_the_real_directory(directory, plans):
@@ -213,20 +229,20 @@ def test_demo_config_mirrors_the_real_directory(directory, plans):
     assert [(lib.id, lib.name, lib.category) for lib in demo.libraries] == \
         [(lib.id, lib.name, lib.category) for lib in directory.libraries]
     assert len(demo.libraries) == 46 and all(lib.searchable for lib in demo.libraries)
-    protocols = Counter(lib.connector.protocol for lib in demo.libraries)
+    protocols = Counter(_connector(lib).protocol for lib in demo.libraries)
     assert protocols == {"sru": 23, "z3950": 23}
-    ports = [lib.connector.port for lib in demo.libraries]
+    ports = [_connector(lib).port for lib in demo.libraries]
     assert ports == list(range(demo_data.PORT_BASE, demo_data.PORT_BASE + 46))
-    assert all(lib.connector.host == "127.0.0.1" for lib in demo.libraries)
+    assert all(_connector(lib).host == "127.0.0.1" for lib in demo.libraries)
     slow = [p for p in plans if p.delay]
-    assert len(slow) == 1 and demo.library(slow[0].id).connector.timeout < slow[0].delay
+    assert len(slow) == 1 and _connector(demo.library(slow[0].id)).timeout < slow[0].delay
     assert sum(p.down for p in plans) == 1
 
 
 def test_moved_ports(directory, plans):
     text = demo_data.render_config(directory, plans, port_base=30000)
     demo = config_module.loads(text)
-    assert [lib.connector.port for lib in demo.libraries] == list(range(30000, 30046))
+    assert [_connector(lib).port for lib in demo.libraries] == list(range(30000, 30046))
     assert "30000-30045" in text
 
 
@@ -263,6 +279,7 @@ def test_balis_demo_runs_until_interrupted(data_dir, tmp_path):
     proc = subprocess.Popen([*BALIS, "demo", "--data-dir", str(data_dir), "--port-base",
                              str(base), "--port", str(web_port)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None and proc.stderr is not None
     try:
         lines = []
         for line in proc.stdout:

@@ -17,15 +17,19 @@ from peer_consortium import consortium, dead, za, zb
 from peers.catalogues import LoopThread, yaz_client_sru
 from peers.fixtures import PROBES
 
-from broker.catalogues.union import UnionCatalogue, cluster_marc, holding_field, record_marc
+from broker.catalogues.union import UnionCatalogue, cluster_marc
 from broker.kernel.config import loads
 from broker.kernel.cql import parse
 from broker.kernel.errors import ConnectorError
 from broker.search.fanout import Broker
 from broker.search.merge import Merger
+from connectors.catalogue import Catalogue
 from connectors.sru.client import SruConnector, parse_response
-from connectors.sru.server import BALIS_NS, SruServer, handle
+from connectors.sru.handler import handle
+from connectors.sru.server import SruServer
+from connectors.sru.xml import BALIS_NS
 from marc import Holding, normalize, read_file
+from marc.writer import holding_field, write_record
 
 QUERY = "title=中国发展报告"
 HITS = PROBES["zh_title_fazhan_baogao"]["hits"]  # 9 books, each in both za and zb
@@ -67,8 +71,9 @@ def union(zebra):
 
     async def start():
         broker = Broker(consortium(za(zebra), zb(zebra)))
-        catalogues = {"union": UnionCatalogue(broker),
-                      "cnmarc": UnionCatalogue(broker, name="cnmarc", flavour="unimarc")}
+        catalogues: dict[str, Catalogue] = {
+            "union": UnionCatalogue(broker),
+            "cnmarc": UnionCatalogue(broker, name="cnmarc", flavour="unimarc")}
         server = await SruServer(catalogues).start()
         return broker, server
 
@@ -244,7 +249,7 @@ def _normalized(path, flavour, library):
 ])
 def test_the_crosswalk_keeps_what_normalization_keeps(marc_data, source, flavour, target):
     for record in _normalized(marc_data / source, flavour, "x"):
-        marc = record_marc(record, target)
+        marc = write_record(record, target)
         again = normalize(marc, flavour=target, library="x")
         assert again.format == target
         for key in KEPT:
@@ -262,7 +267,7 @@ def test_a_cluster_uses_a_source_of_the_unions_flavour(marc_data):
     """A CNMARC record and a MARC21 one of the same book (the crosswalk of the first, by
     another library): each flavour of union gives the source in its own flavour."""
     (cnmarc, *_) = _normalized(marc_data / "derived/bnu_cnmarc.utf8.iso", "unimarc", "bnu")
-    marc21 = normalize(record_marc(cnmarc, "marc21", record_id="LC123"), flavour="marc21",
+    marc21 = normalize(write_record(cnmarc, "marc21", record_id="LC123"), flavour="marc21",
                        library="lc")
     merger = Merger()
     merger.add("bnu", [cnmarc])
@@ -295,7 +300,7 @@ def test_a_record_without_its_marc_is_written_from_its_normalized_form(marc_data
 def test_holding_field():
     field = holding_field(Holding("bupt", "中文书库", "I242.4/3", "0123456", "on_loan",
                                   "2024-05-01"))
-    assert field.tag == "852"
+    assert field is not None and field.tag == "852"
     assert [(s.code, s.value) for s in field.subfields] == [
         ("a", "bupt"), ("b", "中文书库"), ("h", "I242.4/3"), ("p", "0123456"),
         ("z", "on_loan"), ("z", "due 2024-05-01")]

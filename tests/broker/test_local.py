@@ -9,10 +9,10 @@ import pytest
 from pymarc import Field, Indicators, Record, Subfield
 
 from broker.catalogues.marc_file import LocalCatalogue, isbn_keys, phrase_form
-from broker.demo.data import iso2709
 from broker.kernel.cql import Boolean, Clause, parse
 from broker.kernel.errors import UnsupportedQuery
 from marc.normalization.text import isbn13
+from marc.writer import iso2709
 
 
 def _f(tag: str, *pairs: str, ind: str = "  ") -> Field:

@@ -1,4 +1,5 @@
-"""Building a union index (broker/union_index/build.py) and its statistics (broker/union_index/stats.py)."""
+"""Building a union index (broker/union_index/build.py) and its statistics
+(broker/union_index/stats.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 from union_data import CLUSTERS, HARVESTS, HOLDERS, SHARED, UNIQUE, write_harvests, write_jsonl
 
-from broker.demo import data as demo_data
+from broker import demo as demo_data
 from broker.kernel.errors import IndexFileError, SourceOpenError, UsageError
 from broker.search.merge import Merger
 from broker.union_index.build import Source, build, connect, parse_source, raw_marc, read_source

@@ -3,7 +3,8 @@
 The hand-made harvests of ``union_data`` check what a reader sees through the Broker
 (clusters carrying every holder's holdings, CJK words, traditional characters). The demo
 consortium's 46 catalogues check the query semantics at scale: for each query the index must
-find exactly the clusters of the records ``broker.catalogues.marc_file.LocalCatalogue`` (the demo servers'
+find exactly the clusters of the records
+``broker.catalogues.marc_file.LocalCatalogue`` (the demo servers'
 engine, itself checked against Zebra) finds in the same files.
 """
 
@@ -16,8 +17,8 @@ from pathlib import Path
 import pytest
 from union_data import consortium_of, local_member, write_harvests
 
+from broker import demo as demo_data
 from broker.catalogues.marc_file import LocalCatalogue
-from broker.demo import data as demo_data
 from broker.kernel.config import ConnectorConfig, Library, load
 from broker.kernel.cql import parse
 from broker.kernel.errors import ConfigError
