@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from broker.demo import data as demo_data
+from broker import demo as demo_data
 from broker.kernel.errors import UsageError
 
 CHECK_QUERY = "title=中国"
@@ -170,11 +170,9 @@ def _members_text(demo) -> str:
 
 
 def _accounts_text(app) -> str:
-    """The demo's accounts, when the ILL part is installed (web.ill_context.demo_accounts)."""
-    try:
-        from web import ill_context
-    except ImportError:
-        return ""
+    """The demo's accounts (web.ill_context.demo_accounts)."""
+    from web import ill_context
+
     return ill_context.demo_accounts(app)
 
 

@@ -23,11 +23,10 @@ from broker.kernel.errors import (
     ValidationFailed,
 )
 from ill import passwords
-from ill.core import ServiceCore, optional_text, raise_if, text_field
-from ill.models import ApiToken, LoginAttempt, User
+from ill.core import ServiceCore, optional_text, raise_if, text_field, unit_of_work
+from ill.models import USER_ROLES, ApiToken, LoginAttempt, User
 from ill.values import Actor, UserView, actor_of, user_view
 
-ROLES = ("reader", "staff", "admin")
 _LOGIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{2,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^[0-9+()\- ]{5,30}$")
@@ -35,6 +34,7 @@ _PHONE = re.compile(r"^[0-9+()\- ]{5,30}$")
 
 class AccountsMixin(ServiceCore):
     # -- creating accounts
+    @unit_of_work
     def register(self, session: Session, data: Mapping[str, Any]) -> UserView:
         """A reader registers (fields login, password, library, name, card_number, phone,
         email); the account stays pending until staff of that library approve it."""
@@ -57,6 +57,7 @@ class AccountsMixin(ServiceCore):
         session.commit()
         return user_view(user)
 
+    @unit_of_work
     def create_user(self, session: Session, *, login: str, password: str, role: str,
                     library: str | None = None, name: str = "", phone: str | None = None,
                     email: str | None = None, card_number: str | None = None,
@@ -68,7 +69,7 @@ class AccountsMixin(ServiceCore):
         en: dict[str, str] = {}
         login = self._check_login(login, errors, en)
         password = self._check_password(password, errors, en)
-        if role not in ROLES:
+        if role not in USER_ROLES:
             errors["role"] = "角色须为 reader、staff 或 admin"
             en["role"] = "role must be reader, staff or admin"
         library = self._check_library(library, errors, en, required=role in ("reader", "staff"))
@@ -97,6 +98,7 @@ class AccountsMixin(ServiceCore):
                                    {"card_number": "this card number is registered"}) from None
         return user
 
+    @unit_of_work
     def pending_registrations(self, session: Session, actor: Actor) -> list[UserView]:
         """Readers waiting for approval: of the actor's library (admins: all)."""
         self.require_staff(actor)
@@ -105,6 +107,7 @@ class AccountsMixin(ServiceCore):
             query = query.where(User.library == actor.library)
         return [user_view(u) for u in session.scalars(query)]
 
+    @unit_of_work
     def approve_registration(self, session: Session, actor: Actor, user_id: int, *,
                              approve: bool = True, reason: str | None = None) -> UserView:
         """Staff of the reader's home library approve (active) or refuse (disabled)."""
@@ -123,6 +126,7 @@ class AccountsMixin(ServiceCore):
         return user_view(user)
 
     # -- logging in
+    @unit_of_work
     def authenticate(self, session: Session, login: str, password: str) -> Actor:
         """The active account with this login and password.
 
@@ -152,10 +156,11 @@ class AccountsMixin(ServiceCore):
         else:
             ok = passwords.verify_password(password or "", user.password_hash)
         session.add(LoginAttempt(login=login[:64], at=now, ok=ok))
-        if ok and passwords.needs_rehash(user.password_hash, n=self.settings.scrypt_n):
+        if user is not None and ok \
+                and passwords.needs_rehash(user.password_hash, n=self.settings.scrypt_n):
             user.password_hash = passwords.hash_password(password, n=self.settings.scrypt_n)
         session.commit()
-        if not ok:
+        if user is None or not ok:
             raise AuthenticationFailed("登录名或密码不正确")
         if user.status == "pending":
             raise AuthenticationFailed("您的注册正在等待本馆审核")
@@ -163,6 +168,7 @@ class AccountsMixin(ServiceCore):
             raise AuthenticationFailed("该账号已停用，请联系本馆馆际互借处")
         return actor_of(user)
 
+    @unit_of_work
     def actor(self, session: Session, user_id: int) -> Actor:
         """The actor behind a logged-in session's user id (must still be active)."""
         user = self._user(session, user_id)
@@ -171,9 +177,11 @@ class AccountsMixin(ServiceCore):
         return actor_of(user)
 
     # -- profile
+    @unit_of_work
     def profile(self, session: Session, actor: Actor) -> UserView:
         return user_view(self._user(session, actor.id))
 
+    @unit_of_work
     def update_profile(self, session: Session, actor: Actor,
                        data: Mapping[str, Any]) -> UserView:
         """Change name, phone, e-mail (only the keys given)."""
@@ -194,6 +202,7 @@ class AccountsMixin(ServiceCore):
         session.commit()
         return user_view(user)
 
+    @unit_of_work
     def change_password(self, session: Session, actor: Actor, old: str, new: str) -> None:
         user = self._user(session, actor.id, lock=True)
         if not passwords.verify_password(old or "", user.password_hash):
@@ -217,6 +226,7 @@ class AccountsMixin(ServiceCore):
                 "email": lib.contact.email}
 
     # -- API tokens (CONTRACTS section 6: POST /api/tokens)
+    @unit_of_work
     def issue_token(self, session: Session, login: str, password: str) -> str:
         """A new bearer token for this login (the token itself is never stored)."""
         actor = self.authenticate(session, login, password)
@@ -226,6 +236,7 @@ class AccountsMixin(ServiceCore):
         session.commit()
         return token
 
+    @unit_of_work
     def token_actor(self, session: Session, token: str) -> Actor:
         row = session.scalars(select(ApiToken).where(
             ApiToken.token_hash == _token_hash(token or ""),
@@ -237,6 +248,7 @@ class AccountsMixin(ServiceCore):
         session.commit()
         return actor
 
+    @unit_of_work
     def revoke_token(self, session: Session, actor: Actor, token: str) -> None:
         row = session.scalars(select(ApiToken).where(
             ApiToken.token_hash == _token_hash(token or ""))).first()

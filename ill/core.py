@@ -1,19 +1,21 @@
-"""What every part of the ILL service shares: settings, the clock, access checks, events.
+"""What every part of the ILL service shares: settings, the clock, access checks, events,
+and the unit of work.
 
 ``ServiceCore`` is the base of the mixins that make up ``ill.service.IllService``. Every
-public method takes an SQLAlchemy ``Session`` and, where someone acts, an ``Actor``; it
-commits its own work, so one call is one transaction, and it raises only errors from
-broker.kernel.errors (ValidationFailed, Conflict, Forbidden, NotFound, AuthenticationFailed).
+public method that takes an SQLAlchemy ``Session`` (and, where someone acts, an ``Actor``)
+is marked ``@unit_of_work``: it commits its own work, so one call is one transaction, and
+it raises only errors from broker.kernel.errors (ValidationFailed, Conflict, Forbidden,
+NotFound, AuthenticationFailed).
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,10 +24,41 @@ from broker.kernel.config import Consortium, Library
 from broker.kernel.errors import Forbidden, NotFound, ValidationFailed
 from ill import calendar
 from ill.models import Audit, Event, Message, Request, User
-from ill.values import Actor, RequestView, actor_of, request_view
-from ill.workflow import WORKFLOW, Workflow
+from ill.values import Actor, RequestView, request_view
+from ill.workflow import WORKFLOW, RequestRole, Workflow
 
-log = logging.getLogger(__name__)
+_Service = TypeVar("_Service", bound="ServiceCore")
+_Params = ParamSpec("_Params")
+_Result = TypeVar("_Result")
+
+
+def unit_of_work(method: Callable[Concatenate[_Service, Session, _Params], _Result]
+                 ) -> Callable[Concatenate[_Service, Session, _Params], _Result]:
+    """One call, one transaction: end whatever transaction the call left open, commit
+    done or not.
+
+    The method commits its own work; what remains (reads after the commit, or a failure's
+    half-done changes) is rolled back, so no call leaves SQLite's write lock held or a
+    PostgreSQL transaction idle while the caller renders its answer. Nothing is retried:
+    the loser of a race gets the method's own Conflict. A marked method that calls another
+    (``issue_token`` calls ``authenticate``) ends the transaction when the inner one
+    returns, too: each is a unit of its own."""
+
+    @functools.wraps(method)
+    def call(self: _Service, session: Session, *args: _Params.args,
+             **kwargs: _Params.kwargs) -> _Result:
+        try:
+            return method(self, session, *args, **kwargs)
+        finally:
+            if session.in_transaction():
+                session.rollback()
+
+    return call
+
+
+def _attention_hours() -> dict[str, int]:
+    return {name: state.attention_hours for name, state in WORKFLOW.states.items()
+            if state.attention_hours is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +71,9 @@ class IllSettings:
     login_window_minutes: int = 15  # ... before further attempts are refused
     password_min_length: int = 8
     scrypt_n: int = 2**15
-    # "Needs attention": a request waiting longer than this many hours in a state.
-    attention_hours: Mapping[str, int] = field(default_factory=lambda: {
-        "submitted": 48, "accepted": 72, "shipped": 120, "received": 168,
-        "returned": 72, "shipped_back": 120})
+    # "Needs attention": a request waiting longer than this many hours in a state
+    # (default: the states' attention_hours in states.yaml).
+    attention_hours: Mapping[str, int] = field(default_factory=_attention_hours)
 
 
 class ServiceCore:
@@ -84,7 +116,7 @@ class ServiceCore:
         return user
 
     def _request(self, session: Session, actor: Actor, request_id: int, *,
-                 lock: bool = False) -> tuple[Request, str]:
+                 lock: bool = False) -> tuple[Request, RequestRole]:
         """The request and the actor's role on it (reader/lender/borrower/admin).
 
         NotFound if it does not exist; Forbidden if the actor has nothing to do with it."""
@@ -104,7 +136,7 @@ class ServiceCore:
         """The request as callers see it, with its reader's name."""
         return request_view(req, self._user(session, req.reader_id).name)
 
-    def role_on(self, actor: Actor, req: Request) -> str:
+    def role_on(self, actor: Actor, req: Request) -> RequestRole:
         if actor.is_admin:
             return "admin"
         if actor.role == "reader" and req.reader_id == actor.id:
@@ -129,7 +161,7 @@ class ServiceCore:
             raise Forbidden("只有读者可以执行此操作")
 
     # -- the ledger's append-only records
-    def _event(self, session: Session, req: Request, actor: Actor | None, role: str,
+    def _event(self, session: Session, req: Request, actor: Actor | None, role: RequestRole,
                action: str, from_status: str | None, to_status: str, *,
                reason: str | None = None, data: dict[str, Any] | None = None) -> Event:
         event = Event(request_id=req.id, at=self.now(), actor_id=actor.id if actor else None,
@@ -153,10 +185,6 @@ class ServiceCore:
         session.add(Audit(at=self.now(), actor_id=actor.id if actor else None, action=action,
                           target=target, detail=json.dumps(detail, ensure_ascii=False,
                                                            default=str) if detail else None))
-
-    @staticmethod
-    def _actor_of(user: User) -> Actor:
-        return actor_of(user)
 
 
 def _storable_id(value: int) -> bool:

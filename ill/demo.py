@@ -15,7 +15,7 @@ from broker.kernel.config import Consortium
 from ill import passwords
 from ill.calendar import utc_now
 from ill.db import Database
-from ill.models import User
+from ill.models import User, UserRole
 
 DEMO_PASSWORD = "balis-demo"
 DEMO_READER = "reader"
@@ -26,7 +26,7 @@ DEMO_ADMIN = "admin"
 class DemoAccount:
     login: str
     password: str
-    role: str
+    role: UserRole
     library: str | None
     name: str
 

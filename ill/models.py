@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import ClassVar
+from types import MappingProxyType
+from typing import Literal, get_args
 
 from sqlalchemy import (
     Boolean,
@@ -29,6 +30,16 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from ill.workflow import Delivery, RequestRole
+
+# The fixed words stored in the ledger's text columns (and shown as such in its JSON).
+UserRole = Literal["reader", "staff", "admin"]
+USER_ROLES: tuple[UserRole, ...] = get_args(UserRole)
+# pending: registered, waiting for the home library's approval; disabled: refused or
+# switched off; only active accounts log in.
+UserStatus = Literal["pending", "active", "disabled"]
+RenewalStatus = Literal["pending", "approved", "denied"]
 
 # Stable constraint names, so migrations can refer to them on every database.
 NAMING = {
@@ -68,9 +79,9 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     login: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(10))  # reader | staff | admin
+    role: Mapped[UserRole] = mapped_column(String(10))
     library: Mapped[str | None] = mapped_column(String(40), index=True)
-    status: Mapped[str] = mapped_column(String(10), index=True)  # pending | active | disabled
+    status: Mapped[UserStatus] = mapped_column(String(10), index=True)
     name: Mapped[str] = mapped_column(String(100), default="")
     card_number: Mapped[str | None] = mapped_column(String(40))
     phone: Mapped[str | None] = mapped_column(String(30))
@@ -118,7 +129,7 @@ class Request(Base):
     issn: Mapped[str | None] = mapped_column(String(9))
     call_number: Mapped[str] = mapped_column(String(100))
     material_type: Mapped[str | None] = mapped_column(String(40))
-    delivery: Mapped[str] = mapped_column(String(10))  # courier | pickup
+    delivery: Mapped[Delivery] = mapped_column(String(10))
     phone: Mapped[str | None] = mapped_column(String(30))
     note: Mapped[str | None] = mapped_column(String(50))
     record_id: Mapped[str | None] = mapped_column(String(200), index=True)
@@ -132,7 +143,8 @@ class Request(Base):
     cancel_reason: Mapped[str | None] = mapped_column(String(200))
     batch: Mapped[str | None] = mapped_column(String(60))  # courier batch of the last trip
 
-    __mapper_args__: ClassVar[dict] = {"version_id_col": version}
+    # Read-only: SQLAlchemy copies it (a plain dict would be one shared mutable default).
+    __mapper_args__ = MappingProxyType({"version_id_col": version})
 
 
 class Event(Base):
@@ -144,7 +156,7 @@ class Event(Base):
     request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: the system
-    actor_role: Mapped[str] = mapped_column(String(10))  # reader|lender|borrower|admin|system
+    actor_role: Mapped[RequestRole] = mapped_column(String(10))
     actor_library: Mapped[str | None] = mapped_column(String(40))
     action: Mapped[str] = mapped_column(String(30))
     from_status: Mapped[str | None] = mapped_column(String(20))
@@ -185,7 +197,7 @@ class Renewal(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(10))  # pending | approved | denied
+    status: Mapped[RenewalStatus] = mapped_column(String(10))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     old_due: Mapped[date | None] = mapped_column(Date)

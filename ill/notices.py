@@ -4,13 +4,14 @@ announcements, and closures (holidays)."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
 from broker.kernel.errors import Forbidden, NotFound, ValidationFailed
 from ill import calendar
-from ill.core import ServiceCore
+from ill.core import ServiceCore, unit_of_work
 from ill.models import Announcement, Closure, Fine, Message, Request
 from ill.values import (
     Actor,
@@ -24,6 +25,7 @@ from ill.values import (
 
 class NoticesMixin(ServiceCore):
     # -- system messages (one for every status change of a reader's request)
+    @unit_of_work
     def messages(self, session: Session, actor: Actor, *, unread_only: bool = False,
                  limit: int = 200) -> list[MessageView]:
         query = select(Message).where(Message.user_id == actor.id)
@@ -32,17 +34,21 @@ class NoticesMixin(ServiceCore):
         rows = session.scalars(query.order_by(Message.id.desc()).limit(limit))
         return [message_view(m) for m in rows]
 
+    @unit_of_work
     def mark_read(self, session: Session, actor: Actor,
                   message_ids: list[int] | None = None) -> int:
         """Mark the actor's messages read (all when ``message_ids`` is None)."""
         stmt = update(Message).where(Message.user_id == actor.id, Message.read_at.is_(None))
         if message_ids is not None:
             stmt = stmt.where(Message.id.in_(message_ids))
-        count = session.execute(stmt.values(read_at=self.now())).rowcount
+        # An UPDATE's result is a CursorResult, which counts the rows (Result does not).
+        result = cast(CursorResult[Any], session.execute(stmt.values(read_at=self.now())))
+        count = result.rowcount
         session.commit()
         return count or 0
 
     # -- fines (overdue days x the lender's fine_per_day, charged when the book comes back)
+    @unit_of_work
     def fines(self, session: Session, actor: Actor) -> list[FineView]:
         """A reader's own fines; staff: fines on their library's loans, either side."""
         query = select(Fine, Request.title).join(Request, Request.id == Fine.request_id)
@@ -55,6 +61,7 @@ class NoticesMixin(ServiceCore):
                 session.execute(query.order_by(Fine.id.desc()))]
 
     # -- announcements
+    @unit_of_work
     def announcements(self, session: Session, actor: Actor | None = None) -> list[
             AnnouncementView]:
         """The consortium's announcements and the actor's library's, newest first."""
@@ -70,6 +77,7 @@ class NoticesMixin(ServiceCore):
                 session.scalars(query.order_by(Announcement.created.desc(),
                                                    Announcement.id.desc()))]
 
+    @unit_of_work
     def post_announcement(self, session: Session, actor: Actor, *, title: str, body: str,
                           library: str | None = None,
                           expires: date | None = None) -> AnnouncementView:
@@ -94,17 +102,19 @@ class NoticesMixin(ServiceCore):
         return _announcement(row)
 
     # -- closures
-    def add_closure(self, session: Session, actor: Actor, *, start: date, end: date,
-                    name: str, library: str | None = None) -> calendar.ClosureView:
+    @unit_of_work
+    def add_closure(self, session: Session, actor: Actor, *, start: date | None,
+                    end: date | None, name: str,
+                    library: str | None = None) -> calendar.ClosureView:
         """A closure of the actor's library (staff) or of any library or, with library
-        None, of the whole consortium (admins)."""
+        None, of the whole consortium (admins). A missing date is a field error."""
         if actor.is_staff:
             if library not in (None, actor.library):
                 raise Forbidden("只能为本馆登记闭馆")
             library = actor.library
         elif not actor.is_admin:
             raise Forbidden("只有工作人员可以登记闭馆")
-        errors = {}
+        errors: dict[str, str] = {}
         if not isinstance(start, date) or not isinstance(end, date):
             errors["start"] = "请填写起止日期"
         elif end < start:
@@ -115,7 +125,7 @@ class NoticesMixin(ServiceCore):
             errors["name"] = "请填写闭馆名称（如 寒假）"
         if library is not None and self.library(library) is None:
             errors["library"] = "没有这个成员馆"
-        if errors:
+        if errors or not isinstance(start, date) or not isinstance(end, date):
             raise ValidationFailed(errors, {k: f"invalid {k}" for k in errors})
         row = Closure(library=library, start=start, end=end, name=name.strip()[:100],
                       created=self.now(), created_by=actor.id)
@@ -126,6 +136,7 @@ class NoticesMixin(ServiceCore):
         session.commit()
         return calendar.view(row)
 
+    @unit_of_work
     def closures(self, session: Session, library: str | None = None,
                  since: date | None = None) -> list[calendar.ClosureView]:
         """Closures of ``library`` and the consortium (all libraries when None)."""
@@ -136,6 +147,7 @@ class NoticesMixin(ServiceCore):
                                .order_by(Closure.start))
         return [calendar.view(c) for c in rows]
 
+    @unit_of_work
     def remove_closure(self, session: Session, actor: Actor, closure_id: int) -> None:
         row = session.get(Closure, closure_id)
         if row is None:
@@ -146,6 +158,7 @@ class NoticesMixin(ServiceCore):
         self._audit(session, actor, "closure.remove", f"closure:{closure_id}")
         session.commit()
 
+    @unit_of_work
     def lender_open(self, session: Session, library: str) -> dict:
         """Whether a lender takes requests today, and if not, when it reopens."""
         closed = calendar.reopening(session, library, self.today())

@@ -13,13 +13,13 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from broker.kernel.errors import Conflict, Forbidden, ValidationFailed
 from broker.search.merge import fold
 from ill import calendar
-from ill.core import optional_text, raise_if, text_field
+from ill.core import optional_text, raise_if, text_field, unit_of_work
 from ill.models import Event, Renewal, Request, User
 from ill.transitions import TransitionsMixin
 from ill.values import (
@@ -29,11 +29,12 @@ from ill.values import (
     RequestView,
     Timeline,
     event_view,
+    renewal_view,
     request_view,
 )
+from ill.workflow import DELIVERIES
 from marc.normalization.text import isbn13, issn
 
-DELIVERIES = {"courier": "快递到本馆", "pickup": "持联盟自取借书证到出借馆自取"}
 REQUEST_FIELDS = ("title", "author", "publisher", "year", "isbn", "issn", "call_number",
                   "lender", "material_type", "delivery", "phone", "note", "record_id")
 _YEAR = re.compile(r"^\s*(\d{4})\s*年?\s*$")
@@ -68,6 +69,7 @@ class ReaderMixin(TransitionsMixin):
         out["name"] = actor.name
         return out
 
+    @unit_of_work
     def validate(self, session: Session, actor: Actor, data: Mapping[str, Any]) -> dict:
         """The cleaned fields, or ValidationFailed with every problem at once."""
         errors: dict[str, str] = {}
@@ -153,6 +155,7 @@ class ReaderMixin(TransitionsMixin):
         return lib.id
 
     # -- submitting
+    @unit_of_work
     def create_request(self, session: Session, actor: Actor, data: Mapping[str, Any], *,
                        idempotency_key: str | None = None) -> RequestView:
         """Submit a request. A repeated ``idempotency_key`` returns the first request."""
@@ -180,7 +183,7 @@ class ReaderMixin(TransitionsMixin):
             raise Conflict(f"您已有这本书的在办申请（编号 {dup.id}，"
                            f"出借馆 {self.library_name(dup.lender)}），请勿重复提交")
         count = session.scalar(select(func.count()).select_from(Request).where(
-            Request.reader_id == actor.id, Request.status.in_(active)))
+            Request.reader_id == actor.id, Request.status.in_(active))) or 0
         if count >= self.settings.max_active:
             session.rollback()
             raise Conflict(f"您已有 {count} 笔在办申请，达到上限 {self.settings.max_active} 笔；"
@@ -198,6 +201,7 @@ class ReaderMixin(TransitionsMixin):
         return request_view(req, reader.name)
 
     # -- reading
+    @unit_of_work
     def list_requests(self, session: Session, actor: Actor, *, date_from: date | None = None,
                       date_to: date | None = None, status: str | Iterable[str] | None = None,
                       side: str | None = None, limit: int = 1000) -> list[RequestView]:
@@ -228,10 +232,12 @@ class ReaderMixin(TransitionsMixin):
         query = query.order_by(Request.created.desc(), Request.id.desc()).limit(limit)
         return [request_view(req, name) for req, name in session.execute(query)]
 
+    @unit_of_work
     def get_request(self, session: Session, actor: Actor, request_id: int) -> RequestView:
         req, _role = self._request(session, actor, request_id)
         return self._view(session, req)
 
+    @unit_of_work
     def timeline(self, session: Session, actor: Actor, request_id: int) -> Timeline:
         """The request, every event on it (oldest first), and what comes next."""
         req, role = self._request(session, actor, request_id)
@@ -243,28 +249,31 @@ class ReaderMixin(TransitionsMixin):
         return Timeline(view, events, view.next_step, actions)
 
     # -- cancelling and renewing
+    @unit_of_work
     def cancel(self, session: Session, actor: Actor, request_id: int,
                reason: str | None = None) -> CancelOutcome:
         """Readers cancel within the lender's window before the lender acts; later the
         cancel becomes a request to staff. Staff cancel outright. Conflict once shipped."""
         reason = optional_text(reason, "reason", 200)
         req, role = self._request(session, actor, request_id, lock=True)
-        state = self.workflow.states[req.status]
-        if state.terminal or req.status not in ("submitted", "accepted"):
+        if req.status not in self.workflow.sources("cancel"):
             session.rollback()
-            raise Conflict(f"申请 {req.id} 已{state.label}，不能再取消")
+            raise Conflict(f"申请 {req.id} 已{self.workflow.states[req.status].label}，不能再取消")
         if role != "reader":
             self._apply(session, req, actor, role, "cancel", reason=reason)
             session.commit()
             return CancelOutcome(self._view(session, req), True, False, "申请已取消")
         lender = self.library(req.lender)
         window = lender.ill.cancel_window_minutes if lender else 0
-        if req.status == "submitted" and window > 0 \
-                and self.now() - req.created <= timedelta(minutes=window):
+        # The state model says when a reader may cancel at all (before the lender acts);
+        # the lender's window, how long after submitting.
+        by_reader = "cancel" in self.workflow.allowed_actions(req.status, "reader",
+                                                              req.delivery)
+        if by_reader and window > 0 and self.now() - req.created <= timedelta(minutes=window):
             self._apply(session, req, actor, "reader", "cancel", reason=reason)
             session.commit()
             return CancelOutcome(self._view(session, req), True, False, "申请已取消")
-        why = ("出借馆已受理" if req.status == "accepted" else
+        why = ("出借馆已受理" if not by_reader else
                "已超过可自行取消的时限" if window > 0 else
                f"{self.library_name(req.lender)}的申请不能自行取消")
         if req.cancel_requested_at is None:
@@ -280,6 +289,7 @@ class ReaderMixin(TransitionsMixin):
         return CancelOutcome(self._view(session, req), False, True,
                              f"{why}，已转为取消申请，等待工作人员处理")
 
+    @unit_of_work
     def request_renewal(self, session: Session, actor: Actor, request_id: int,
                         reason: str | None = None) -> RenewalView:
         """A reader asks the lender for more time while the book is with them."""
@@ -287,7 +297,7 @@ class ReaderMixin(TransitionsMixin):
         req, role = self._request(session, actor, request_id, lock=True)
         if role != "reader":
             raise Forbidden("只有借书的读者本人可以申请续借")
-        if req.status not in ("checked_out", "overdue"):
+        if req.status not in self.workflow.groups.renewable:
             raise Conflict(f"申请 {req.id} 当前为“{self.workflow.states[req.status].label}”，"
                            "不能续借")
         renewals = session.scalars(select(Renewal).where(Renewal.request_id == req.id)).all()
@@ -302,23 +312,22 @@ class ReaderMixin(TransitionsMixin):
         self._event(session, req, actor, "reader", "renewal_requested", req.status, req.status,
                     reason=reason)
         session.commit()
-        return _renewal_view(renewal)
+        return renewal_view(renewal)
 
     # -- the ledger about a title (the record page's 借阅关系图)
+    @unit_of_work
     def title_ledger(self, session: Session, *, record_ids: Iterable[str] = (),
                      isbns: Iterable[str] = ()) -> dict[str, Any]:
         """How often a title was requested, filled, and between which libraries."""
         ids, numbers = list(record_ids), [n for n in (isbn13(i) for i in isbns) if n]
         if not ids and not numbers:
             return {"requested": 0, "filled": 0, "pairs": []}
-        match = Request.record_id.in_(ids) if ids else None
+        matches = [Request.record_id.in_(ids)] if ids else []
         if numbers:
-            match = Request.isbn.in_(numbers) if match is None else match | Request.isbn.in_(
-                numbers)
-        filled = ("shipped", "received", "checked_out", "overdue", "returned",
-                  "shipped_back", "completed", "lost")
+            matches.append(Request.isbn.in_(numbers))
+        filled = self.workflow.groups.supplied
         rows = session.execute(select(Request.lender, Request.borrower, Request.status)
-                               .where(match)).all()
+                               .where(or_(*matches))).all()
         pairs: dict[tuple[str, str], int] = {}
         for lender, borrower, _status in rows:
             pairs[(lender, borrower)] = pairs.get((lender, borrower), 0) + 1
@@ -332,8 +341,3 @@ class ReaderMixin(TransitionsMixin):
 
 def _start_of(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=calendar.BEIJING)
-
-
-def _renewal_view(r: Renewal) -> RenewalView:
-    return RenewalView(r.id, r.request_id, r.requested_at, r.status, r.old_due, r.new_due,
-                       r.reason)

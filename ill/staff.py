@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, Literal, get_args
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,12 +13,16 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from broker.kernel.errors import Conflict, Forbidden, ValidationFailed
 from ill import calendar
-from ill.core import optional_text
+from ill.core import optional_text, unit_of_work
 from ill.models import Event, Renewal, Request, User
 from ill.transitions import TransitionsMixin
-from ill.values import Actor, PullSlip, RenewalView, RequestView, request_view
+from ill.values import Actor, PullSlip, RenewalView, RequestView, renewal_view, request_view
+from ill.workflow import RequestRole
 
-QUEUES = ("lending", "borrowing", "attention")
+# lending: requests to the library; borrowing: its readers' requests; attention: either,
+# when something waits on staff.
+Queue = Literal["lending", "borrowing", "attention"]
+QUEUES: tuple[Queue, ...] = get_args(Queue)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,7 @@ class QueueItem:
 
 
 class StaffMixin(TransitionsMixin):
+    @unit_of_work
     def act(self, session: Session, actor: Actor, request_id: int, action: str, *,
             reason: str | None = None, batch: str | None = None,
             expected_version: int | None = None) -> RequestView:
@@ -63,6 +69,7 @@ class StaffMixin(TransitionsMixin):
             raise
         return self._view(session, req)
 
+    @unit_of_work
     def undo(self, session: Session, actor: Actor, request_id: int) -> RequestView:
         """Undo the request's last status change (taken by the actor's side)."""
         try:
@@ -79,11 +86,7 @@ class StaffMixin(TransitionsMixin):
             raise
         return self._view(session, req)
 
-    def available_actions(self, session: Session, actor: Actor, request_id: int) -> list[str]:
-        req, role = self._request(session, actor, request_id)
-        actions = self.workflow.allowed_actions(req.status, role, req.delivery)
-        return actions + (["undo"] if role in ("lender", "borrower", "admin") else [])
-
+    @unit_of_work
     def decide_cancel(self, session: Session, actor: Actor, request_id: int, *,
                       approve: bool, reason: str | None = None) -> RequestView:
         """Grant (cancel the request) or decline a reader's cancel request."""
@@ -105,13 +108,11 @@ class StaffMixin(TransitionsMixin):
         session.commit()
         return self._view(session, req)
 
+    @unit_of_work
     def decide_renewal(self, session: Session, actor: Actor, request_id: int, *,
                        approve: bool, reason: str | None = None) -> RenewalView:
         """The lender extends the loan by its loan_days (closures shift it) or refuses."""
-        from ill.requests import _renewal_view
-
         reason = optional_text(reason, "reason", 200)
-
         req, role = self._request(session, actor, request_id, lock=True)
         if role not in ("lender", "admin"):
             raise Forbidden("只有出借馆可以处理续借申请")
@@ -123,8 +124,8 @@ class StaffMixin(TransitionsMixin):
         renewal.decided_at, renewal.decided_by = self.now(), actor.id
         renewal.reason = reason or renewal.reason
         action = "renewal_approved" if approve else "renewal_denied"
-        data = {}
-        if approve and req.status in ("checked_out", "overdue") and req.due is not None:
+        data: dict[str, Any] = {}
+        if approve and req.status in self.workflow.groups.renewable and req.due is not None:
             lender = self.library(req.lender)
             start = max(req.due, self.today())
             new_due, shifted = calendar.due_date(session, start, lender.ill.loan_days if lender
@@ -144,9 +145,10 @@ class StaffMixin(TransitionsMixin):
                     data=data)
         self._tell(session, req.reader_id, text, req.id)
         session.commit()
-        return _renewal_view(renewal)
+        return renewal_view(renewal)
 
     # -- queues
+    @unit_of_work
     def queue(self, session: Session, actor: Actor, which: str, *,
               library: str | None = None) -> list[QueueItem]:
         """``lending`` (requests to the library), ``borrowing`` (its readers' requests) or
@@ -172,7 +174,8 @@ class StaffMixin(TransitionsMixin):
             Renewal.status == "pending")))
         items = []
         for req, name in session.execute(query):
-            role = "admin" if actor.is_admin else ("lender" if req.lender == lib else "borrower")
+            role: RequestRole = "admin" if actor.is_admin else (
+                "lender" if req.lender == lib else "borrower")
             reasons = self._attention(req, pending) if which == "attention" else ()
             if which == "attention" and not reasons:
                 continue
@@ -187,8 +190,8 @@ class StaffMixin(TransitionsMixin):
         if hours is not None and self.now() - req.updated > timedelta(hours=hours):
             label = self.workflow.states[req.status].label
             reasons.append(f"“{label}”已超过 {hours} 小时")
-        if req.due is not None and req.due < self.today() and req.status in (
-                "shipped", "received", "checked_out", "overdue"):
+        if req.due is not None and req.due < self.today() \
+                and req.status in self.workflow.groups.due_running:
             reasons.append(f"已逾期 {(self.today() - req.due).days} 天")
         if req.cancel_requested_at is not None:
             reasons.append("读者申请取消")
@@ -196,6 +199,7 @@ class StaffMixin(TransitionsMixin):
             reasons.append("读者申请续借")
         return reasons
 
+    @unit_of_work
     def pull_slips(self, session: Session, actor: Actor,
                    request_ids: list[int] | None = None) -> list[PullSlip]:
         """Slips for the shelves: the given requests, or every accepted one lent by us."""
@@ -205,7 +209,8 @@ class StaffMixin(TransitionsMixin):
         if request_ids:
             query = query.where(Request.id.in_(request_ids))
         else:
-            query = query.where(Request.lender == actor.library, Request.status == "accepted")
+            query = query.where(Request.lender == actor.library,
+                                Request.status.in_(list(self.workflow.groups.to_pull)))
         slips = []
         for req, reader in session.execute(query):
             if not actor.is_admin and req.lender != actor.library:
@@ -218,16 +223,17 @@ class StaffMixin(TransitionsMixin):
             raise Conflict("有的申请编号不存在")
         return slips
 
+    @unit_of_work
     def sweep_overdue(self, session: Session) -> int:
         """Scheduled job: mark loans past their due date overdue (as the system)."""
-        today = self.today()
+        today, due_states = self.today(), self.workflow.sources("mark_overdue")
         ids = session.scalars(select(Request.id).where(
-            Request.status.in_(["received", "checked_out"]), Request.due < today)).all()
+            Request.status.in_(list(due_states)), Request.due < today)).all()
         done = 0
         for request_id in ids:
             req = session.scalars(select(Request).where(Request.id == request_id)
                                   .with_for_update()).first()
-            if req is None or req.status not in ("received", "checked_out"):
+            if req is None or req.status not in due_states:
                 continue
             self._apply(session, req, None, "system", "mark_overdue")
             session.commit()

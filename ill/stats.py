@@ -33,12 +33,13 @@ from sqlalchemy.orm import Session
 
 from broker.kernel.errors import ValidationFailed
 from ill import calendar
-from ill.core import ServiceCore
+from ill.core import ServiceCore, unit_of_work
 from ill.models import Event, Request
 from ill.values import Actor
 
 
 class StatsMixin(ServiceCore):
+    @unit_of_work
     def statistics(self, session: Session, actor: Actor, library: str, start: date,
                    end: date) -> dict[str, Any]:
         """The numbers above for one library (staff: their own; admins: any)."""
@@ -60,23 +61,24 @@ class StatsMixin(ServiceCore):
         ours = [r for r in reqs.values() if r.borrower == library]
         theirs = [r for r in reqs.values() if r.lender == library]
         lent = sum(1 for r in theirs for e in events[r.id]
-                   if _lent_event(e) and within(e.at) and not _undone(e, events[r.id]))
+                   if self._lent(e) and within(e.at) and not _undone(e, events[r.id]))
         borrowed = sum(1 for r in ours for e in events[r.id]
-                       if _got_it(e) and within(e.at) and not _undone(e, events[r.id]))
+                       if self._got_it(e) and within(e.at) and not _undone(e, events[r.id]))
         asked = [r for r in theirs if within(r.created)]
-        filled = [r for r in asked if _first(events[r.id], _lent_event) is not None]
-        unfilled = Counter(r.reason_code or "Other" for r in asked if r.status == "unfilled")
+        filled = [r for r in asked if _first(events[r.id], self._lent) is not None]
+        unfilled = Counter(r.reason_code or "Other" for r in asked
+                           if r.status in self.workflow.unfilled)
         turnaround = []
         for r in ours:
             if within(r.created):
-                got = _first(events[r.id], _got_it)
+                got = _first(events[r.id], self._got_it)
                 if got is not None:
                     turnaround.append((got.at - r.created).total_seconds() / 3600)
         overdue = 0
         for r in ours:
             if r.due is None or not start <= r.due <= end:
                 continue
-            back = _first(events[r.id], lambda e: e.action in ("return", "ship_back", "lost"))
+            back = _first(events[r.id], lambda e: e.action in ("return", "ship_back"))
             came_back = calendar.local_date(back.at) if back is not None else None
             if (came_back is not None and came_back > r.due) or \
                     (came_back is None and r.status not in self.workflow.terminal
@@ -96,6 +98,7 @@ class StatsMixin(ServiceCore):
             "overdue": overdue,
         }
 
+    @unit_of_work
     def subsidy_report(self, session: Session, actor: Actor, start: date,
                        end: date) -> list[dict[str, Any]]:
         """Lending volume per library in the period (every member, most first)."""
@@ -105,6 +108,7 @@ class StatsMixin(ServiceCore):
                 for lib in self.consortium.libraries]
         return sorted(rows, key=lambda row: (-row["lent"], row["library"]))
 
+    @unit_of_work
     def courier_report(self, session: Session, actor: Actor, start: date,
                        end: date) -> list[dict[str, Any]]:
         """Courier shipments per route (from, to) in the period, with their batches."""
@@ -134,6 +138,7 @@ class StatsMixin(ServiceCore):
                         "batches": len(route["batches"])})
         return out
 
+    @unit_of_work
     def monthly_volume(self, session: Session, actor: Actor, start: date,
                        end: date) -> dict[str, Any]:
         """Books lent per month per lending library, for the chart."""
@@ -155,7 +160,17 @@ class StatsMixin(ServiceCore):
                                .where(Event.action.in_(["ship", "checkout"]),
                                       Event.at >= lo, Event.at < hi)).all()
         undone = self._undone_ids(session, lo)
-        return [(lender, e) for lender, e in rows if _lent_event(e) and e.id not in undone]
+        return [(lender, e) for lender, e in rows if self._lent(e) and e.id not in undone]
+
+    def _lent(self, e: Event) -> bool:
+        """The lender handed the book out: shipped it, or gave it to the reader at its own
+        desk (pick-up). An admin standing in for the lender counts as the lender; the
+        borrower's checkout of an arrived book is not a loan by anyone new."""
+        return self.workflow.starts_loan(e.action, e.from_status)
+
+    def _got_it(self, e: Event) -> bool:
+        """Our reader's book reached us, or (pick-up) the reader at the lender's desk."""
+        return e.action == "receive" or (e.action == "checkout" and self._lent(e))
 
     @staticmethod
     def _undone_ids(session: Session, since: datetime) -> set[int]:
@@ -198,16 +213,6 @@ def statistics_rows(stats: Mapping[str, Any]) -> list[dict[str, Any]]:
     rows += [{"measure": f"turnaround_hours:{k}", "value": v}
              for k, v in stats["turnaround_hours"].items()]
     return rows
-
-
-def _lent_event(e: Event) -> bool:
-    # An admin standing in for the lender counts as the lender; a borrower's checkout
-    # (handing an arrived book to the reader) is not a loan by anyone new.
-    return e.action == "ship" or (e.action == "checkout" and e.from_status == "accepted")
-
-
-def _got_it(e: Event) -> bool:
-    return e.action == "receive" or (e.action == "checkout" and e.from_status == "accepted")
 
 
 def _first(events: list[Event], test) -> Event | None:

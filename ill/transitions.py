@@ -21,6 +21,7 @@ from ill.core import ServiceCore
 from ill.models import Event, Fine, Request
 from ill.reasons import parse_reason, reason_label
 from ill.values import EVENT_LABELS, Actor
+from ill.workflow import RequestRole
 
 # Fields a transition may change and an undo restores (with how to read them back).
 _RESTORABLE: dict[str, type] = {
@@ -30,7 +31,7 @@ _RESTORABLE: dict[str, type] = {
 
 
 class TransitionsMixin(ServiceCore):
-    def _apply(self, session: Session, req: Request, actor: Actor | None, role: str,
+    def _apply(self, session: Session, req: Request, actor: Actor | None, role: RequestRole,
                action: str, *, reason: str | None = None, batch: str | None = None) -> Event:
         """Move ``req`` by ``action`` as ``role``; the caller holds its lock and commits."""
         t = self.workflow.transition(req.status, action, role, req.delivery)
@@ -54,8 +55,10 @@ class TransitionsMixin(ServiceCore):
             source, target = ((req.lender, req.borrower) if action == "ship"
                               else (req.borrower, req.lender))
             req.batch = (batch or f"{today:%Y%m%d}-{source}-{target}")[:60]
-        if req.cancel_requested_at is not None and action != "cancel" and t.to != "accepted":
-            # The book moved on (or the request ended) before anyone granted the cancel.
+        if req.cancel_requested_at is not None and action != "cancel" \
+                and t.to not in self.workflow.sources("cancel"):
+            # The book moved on (or the request ended) before anyone granted the cancel;
+            # while it can still be cancelled (accepted), the cancel request waits.
             notes.append("您的取消申请未能办理：" + self.workflow.states[t.to].label)
             req.cancel_requested_at, req.cancel_reason = None, None
         if action == "cancel":
@@ -86,9 +89,9 @@ class TransitionsMixin(ServiceCore):
     def _tell_status(self, session: Session, req: Request, notes: list[str]) -> None:
         state = self.workflow.states[req.status]
         text = f"申请 {req.id}《{req.title[:40]}》：{state.label}"
-        if req.status == "unfilled":
+        if req.status in self.workflow.unfilled:
             text += f"（{req.reason_text or reason_label(req.reason_code)}）"
-        if req.due and req.status in ("shipped", "checked_out"):
+        if req.due and req.status in self.workflow.groups.tells_due:
             text += f"，应还日期 {req.due}"
         if notes:
             text += "。" + "；".join(notes)
@@ -96,7 +99,8 @@ class TransitionsMixin(ServiceCore):
             text += f"。{state.next}"
         self._tell(session, req.reader_id, text, req.id)
 
-    def _undo(self, session: Session, req: Request, actor: Actor, role: str) -> Event:
+    def _undo(self, session: Session, req: Request, actor: Actor,
+              role: RequestRole) -> Event:
         last = session.scalars(select(Event).where(Event.request_id == req.id)
                                .order_by(Event.id.desc()).limit(1)).first()
         if last is not None and last.action == "undo":

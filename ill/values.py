@@ -13,8 +13,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from ill.models import Event, Fine, Message, Request, User
-from ill.workflow import WORKFLOW
+from ill.models import (
+    Event,
+    Fine,
+    Message,
+    Renewal,
+    RenewalStatus,
+    Request,
+    User,
+    UserRole,
+    UserStatus,
+)
+from ill.workflow import WORKFLOW, Delivery, RequestRole
 
 
 def _json(value: Any) -> Any:
@@ -40,7 +50,7 @@ class Actor(_AsDict):
 
     id: int
     login: str
-    role: str  # reader | staff | admin
+    role: UserRole
     library: str | None
     name: str
 
@@ -57,9 +67,9 @@ class Actor(_AsDict):
 class UserView(_AsDict):
     id: int
     login: str
-    role: str
+    role: UserRole
     library: str | None
-    status: str  # pending | active | disabled
+    status: UserStatus
     name: str
     card_number: str | None
     phone: str | None
@@ -90,7 +100,7 @@ class RequestView(_AsDict):
     issn: str | None
     call_number: str
     material_type: str | None
-    delivery: str
+    delivery: Delivery
     phone: str | None
     note: str | None
     record_id: str | None
@@ -116,7 +126,7 @@ class EventView(_AsDict):
     label: str
     from_status: str | None
     to_status: str
-    actor_role: str
+    actor_role: RequestRole
     actor_library: str | None
     actor_name: str | None
     reason: str | None
@@ -178,7 +188,7 @@ class RenewalView(_AsDict):
     id: int
     request_id: int
     requested_at: datetime
-    status: str
+    status: RenewalStatus
     old_due: date | None
     new_due: date | None
     reason: str | None
@@ -199,7 +209,7 @@ class PullSlip(_AsDict):
     borrower_name: str
     reader_name: str
     reader_card: str | None
-    delivery: str
+    delivery: Delivery
     note: str | None
 
 
@@ -239,6 +249,11 @@ def message_view(message: Message) -> MessageView:
 def fine_view(fine: Fine, title: str) -> FineView:
     return FineView(fine.id, fine.request_id, title, fine.lender, fine.days, fine.rate,
                     fine.amount, fine.created, fine.voided_at is not None)
+
+
+def renewal_view(renewal: Renewal) -> RenewalView:
+    return RenewalView(renewal.id, renewal.request_id, renewal.requested_at, renewal.status,
+                       renewal.old_due, renewal.new_due, renewal.reason)
 
 
 # Events that are not actions of the state model.

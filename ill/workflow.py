@@ -1,40 +1,62 @@
 """The declarative ILL state model (``states.yaml``): loaded, checked, and asked.
 
 ``WORKFLOW.transition(status, action, role, delivery)`` is the only place that decides
-whether an action may be taken; the service layer never compares status names itself.
+whether an action may be taken; the service layer never lists status names itself: it asks
+for the states an action leaves (``sources``), a named group of ``states.yaml``
+(``groups.renewable``, ``groups.due_running``, ...) or the states ISO 18626 reports as
+Unfilled.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast, get_args
 
 import yaml
 
 from broker.kernel.errors import ConfigError, Conflict, Forbidden, ValidationFailed
 
 STATES_FILE = Path(__file__).resolve().parent / "states.yaml"
-ROLES = ("reader", "lender", "borrower", "admin", "system")
-DELIVERIES = ("courier", "pickup")
+# Who acts on a request: its reader, staff of either side, an admin, or a scheduled job.
+RequestRole = Literal["reader", "lender", "borrower", "admin", "system"]
+ROLES: tuple[RequestRole, ...] = get_args(RequestRole)
+Delivery = Literal["courier", "pickup"]
+DELIVERIES: tuple[Delivery, ...] = get_args(Delivery)
 # ISO 18626 (2021) supplying-agency statuses.
-ISO18626_STATUSES = (
+Iso18626Status = Literal[
     "RequestReceived", "ExpectToSupply", "WillSupply", "Loaned", "Overdue", "Recalled",
     "RetryPossible", "Unfilled", "CopyCompleted", "LoanCompleted", "CompletedWithoutReturn",
     "Cancelled",
-)
+]
+ISO18626_STATUSES: tuple[Iso18626Status, ...] = get_args(Iso18626Status)
 ISO18626_MESSAGES = ("Received", "ShippedReturn", "ShippedForward", "Cancel", "Renew")
+
+
+@dataclass(frozen=True, slots=True)
+class Groups:
+    """The named groups of states in ``states.yaml`` that the service asks about."""
+
+    renewable: frozenset[str]  # the reader has the book: a renewal may be asked, granted
+    due_running: frozenset[str]  # the book is out, not back from the reader: can be past due
+    tells_due: frozenset[str]  # the reader's message on entering one names the due date
+    supplied: frozenset[str]  # the lender supplied the book, whatever became of it later
+    to_pull: frozenset[str]  # the lender has yet to fetch the book from its shelves
+
+
+GROUPS = tuple(f.name for f in fields(Groups))  # the loader insists on each
 
 
 @dataclass(frozen=True, slots=True)
 class State:
     name: str
-    iso18626: str
+    iso18626: Iso18626Status
     label: str
     label_en: str
     terminal: bool = False
     next: str | None = None  # what happens next, for the reader's timeline
     iso18626_message: str | None = None
+    attention_hours: int | None = None  # waiting longer than this here needs staff attention
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +64,8 @@ class Transition:
     action: str
     from_states: frozenset[str]
     to: str
-    roles: frozenset[str]
-    delivery: str | None = None  # None: either
+    roles: frozenset[RequestRole]
+    delivery: Delivery | None = None  # None: either
     sets_due: bool = False
     charges_fine: bool = False
     reason_required: bool = False
@@ -65,7 +87,8 @@ class Workflow:
     states: dict[str, State]
     actions: dict[str, Action]
     initial: str
-    undo_roles: dict[str, frozenset[str]]  # role of the undone action -> who may undo it
+    undo_roles: dict[str, frozenset[RequestRole]]  # role of the undone action -> who may undo
+    groups: Groups
 
     @property
     def terminal(self) -> frozenset[str]:
@@ -75,10 +98,24 @@ class Workflow:
     def active(self) -> frozenset[str]:
         return frozenset(n for n, s in self.states.items() if not s.terminal)
 
-    def state(self, name: str) -> State:
-        return self.states[name]
+    @property
+    def unfilled(self) -> frozenset[str]:
+        """The states reported as ISO 18626 Unfilled: the lender said no (and why)."""
+        return frozenset(n for n, s in self.states.items() if s.iso18626 == "Unfilled")
 
-    def transition(self, status: str, action: str, role: str, delivery: str) -> Transition:
+    def sources(self, action: str) -> frozenset[str]:
+        """The states ``action`` can be taken from, by anyone, with either delivery."""
+        return frozenset().union(*(t.from_states for t in self.actions[action].transitions))
+
+    def starts_loan(self, action: str, from_status: str | None) -> bool:
+        """Whether taking ``action`` from ``from_status`` hands the book out of the lender's
+        hands (its transition sets the due date): a ship, or a pick-up at the lender's desk."""
+        spec = self.actions.get(action)
+        return spec is not None and any(t.sets_due and from_status in t.from_states
+                                        for t in spec.transitions)
+
+    def transition(self, status: str, action: str, role: RequestRole,
+                   delivery: str) -> Transition:
         """The transition ``role`` takes with ``action`` from ``status``.
 
         ValidationFailed for an unknown action; Conflict when the state does not allow the
@@ -97,15 +134,16 @@ class Workflow:
                                                                      candidates))))
         raise Forbidden(f"只有{sides}可以{self.actions[action].label}")
 
-    def allowed_actions(self, status: str, role: str, delivery: str) -> list[str]:
+    def allowed_actions(self, status: str, role: RequestRole, delivery: str) -> list[str]:
         """The actions ``role`` may take now, in the order of the state model."""
         return [name for name, action in self.actions.items()
                 if any(t.applies(status, delivery) and role in t.roles
                        for t in action.transitions)]
 
 
-_ROLE_NAMES = {"reader": "读者本人", "lender": "出借馆", "borrower": "借入馆",
-               "admin": "联盟管理员", "system": "系统"}
+_ROLE_NAMES: dict[RequestRole, str] = {"reader": "读者本人", "lender": "出借馆",
+                                       "borrower": "借入馆", "admin": "联盟管理员",
+                                       "system": "系统"}
 
 
 def load(path: str | Path = STATES_FILE) -> Workflow:
@@ -135,9 +173,13 @@ def _build(raw: dict[str, Any], problems: list[str]) -> Workflow:
                             "18626 requesting-agency action")
         if not spec.get("terminal") and not spec.get("next"):
             problems.append(f"state {name}: an active state needs `next` for the reader")
-        states[name] = State(name, str(iso), str(spec.get("label", name)),
+        hours = spec.get("attention_hours")
+        if hours is not None and (not isinstance(hours, int) or isinstance(hours, bool)
+                                  or hours <= 0):
+            problems.append(f"state {name}: attention_hours must be a positive whole number")
+        states[name] = State(name, cast(Iso18626Status, str(iso)), str(spec.get("label", name)),
                              str(spec.get("label_en", name)), bool(spec.get("terminal")),
-                             spec.get("next"), message)
+                             spec.get("next"), message, hours)
     initial = raw.get("initial")
     if initial not in states:
         problems.append(f"initial state {initial!r} is not a state")
@@ -181,7 +223,26 @@ def _build(raw: dict[str, Any], problems: list[str]) -> Workflow:
         if role not in ROLES or not set(who) <= set(ROLES):
             problems.append(f"undo: unknown role in {role}: {who}")
         undo[role] = frozenset(who)
-    return Workflow(states, actions, str(initial), undo)
+    return Workflow(states, actions, str(initial), undo,
+                    _groups(raw.get("groups"), states, problems))
+
+
+def _groups(raw: Any, states: dict[str, State], problems: list[str]) -> Groups:
+    """The named groups: each one the service asks for, of known states only."""
+    raw = raw if isinstance(raw, dict) else {}
+    groups: dict[str, frozenset[str]] = {}
+    for name in GROUPS:
+        members = raw.get(name)
+        if not isinstance(members, list) or not members:
+            problems.append(f"groups: {name} must list states")
+            members = []
+        for state in members:
+            if state not in states:
+                problems.append(f"groups: {name}: unknown state {state!r}")
+        groups[name] = frozenset(members)
+    for name in sorted(set(raw) - set(GROUPS)):
+        problems.append(f"groups: {name} is not a group the service knows ({', '.join(GROUPS)})")
+    return Groups(**groups)
 
 
 def _check_deterministic(name: str, transitions: list[Transition], problems: list[str]) -> None:

@@ -19,7 +19,9 @@ from flask import (
 )
 
 from broker.kernel.errors import BalisError, ValidationFailed
+from ill.reasons import REASONS_UNFILLED
 from ill.service import statistics_rows, to_csv
+from ill.staff import QUEUES
 from ill.values import Actor
 from web import get_balis
 from web.auth import logged_in
@@ -28,8 +30,6 @@ from web.ill_context import ill, refused, require_staff, service, status_of
 from web.searching import SearchGone
 
 bp = Blueprint("ill", __name__, url_prefix="/ill")
-
-QUEUES = ("lending", "borrowing", "attention")
 
 
 def _date_arg(name: str) -> dt.date | None:
@@ -88,14 +88,15 @@ def new_request(actor: Actor):
 def my_requests(actor: Actor):
     status = request.args.get("status") or None
     ill().sweep_if_due()
-    dates = {"date_from": _date_arg("from"), "date_to": _date_arg("to")}
+    date_from, date_to = _date_arg("from"), _date_arg("to")
     with ill().session() as s:
         try:
-            views = service().list_requests(s, actor, status=status, **dates)
+            views = service().list_requests(s, actor, status=status, date_from=date_from,
+                                            date_to=date_to)
         except ValidationFailed as exc:  # an unknown status in the address: show them all
             flash("; ".join(exc.errors.values()), "error")
             status = None
-            views = service().list_requests(s, actor, **dates)
+            views = service().list_requests(s, actor, date_from=date_from, date_to=date_to)
     states = service().workflow.states
     return render_template("ill_requests.html", requests=views, states=states,
                            status=status, date_from=request.args.get("from", ""),
@@ -226,8 +227,9 @@ def decide_registration(user_id: int):
 @bp.get("/staff/slips")
 def slips():
     actor = require_staff()
-    ids = [_number(x) for x in request.args.getlist("id")]
-    if None in ids:
+    numbers = [_number(x) for x in request.args.getlist("id")]
+    ids = [n for n in numbers if n is not None]
+    if len(ids) != len(numbers):
         abort(404, description=_("not_found"))
     with ill().session() as s:
         try:
@@ -298,9 +300,7 @@ def _names() -> dict[str, str]:
     return {lib.id: lib.name for lib in service().consortium.libraries}
 
 
-def _reasons() -> dict:
-    from ill.reasons import REASONS_UNFILLED
-
+def _reasons() -> dict[str, tuple[str, str]]:
     return REASONS_UNFILLED
 
 

@@ -76,6 +76,9 @@ def test_refusals_say_conflict_for_the_state_and_forbidden_for_the_role():
         {"from": ["submitted"], "to": "unfilled", "roles": ["lender"]}), "leads to both"),
     (lambda m: m["actions"]["accept"]["transitions"].append(
         {"from": ["completed"], "to": "accepted", "roles": ["lender"]}), "leaves terminal"),
+    (lambda m: m["groups"]["renewable"].append("napping"), "unknown state 'napping'"),
+    (lambda m: m["groups"].pop("to_pull"), "to_pull must list states"),
+    (lambda m: m["states"]["shipped"].update(attention_hours="soon"), "attention_hours"),
 ])
 def test_the_loader_rejects_a_broken_model(tmp_path, edit, problem):
     model = yaml.safe_load(STATES_FILE.read_text(encoding="utf-8"))
@@ -84,6 +87,19 @@ def test_the_loader_rejects_a_broken_model(tmp_path, edit, problem):
     path.write_text(yaml.safe_dump(model, allow_unicode=True), encoding="utf-8")
     with pytest.raises(ConfigError, match=problem):
         load(path)
+
+
+def test_the_service_asks_the_model_for_its_sets_of_states():
+    """What the service used to list itself, now read from states.yaml."""
+    assert WORKFLOW.sources("cancel") == {"submitted", "accepted"}
+    assert WORKFLOW.sources("mark_overdue") == {"received", "checked_out"}
+    assert WORKFLOW.unfilled == {"unfilled"}
+    assert WORKFLOW.groups.renewable == {"checked_out", "overdue"}
+    assert WORKFLOW.groups.to_pull == {"accepted"}
+    assert WORKFLOW.starts_loan("ship", "accepted") and WORKFLOW.starts_loan("checkout",
+                                                                           "accepted")
+    assert not WORKFLOW.starts_loan("checkout", "received")
+    assert not WORKFLOW.starts_loan("submit", None)  # an event, not an action
 
 
 def test_the_service_follows_the_model_for_every_staff_action(db, svc, people):
