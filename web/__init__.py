@@ -100,9 +100,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(union_sru.bp)
-    from web import ill_context
+    from web import auth, ill_admin, ill_api, ill_context, ill_pages
 
+    # The ILL service first: the ILL blueprints' views use what it installs.
     ill_context.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(ill_pages.bp)
+    app.register_blueprint(ill_api.bp)
+    app.register_blueprint(ill_admin.bp)
     return app
 
 

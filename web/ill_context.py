@@ -1,11 +1,13 @@
-"""The ILL part of the web app: who is logged in, the database, and the ILL blueprints.
+"""What the ILL blueprints share: who is logged in, the database, the service, errors.
 
-``init_app`` (called by ``web.create_app``) adds:
+``init_app`` (called by ``web.create_app``, which then registers the blueprints that use
+it) installs the ILL service and the templates' ILL globals. The blueprints:
 
 - ``web.auth``: log in and out, register, profile (session cookies), API tokens;
 - ``web.ill_pages``: the reader's request form, requests, timeline, messages, fines, and
   the staff's queues, actions, registrations, pull slips and statistics;
-- ``web.ill_api``: the ILL JSON API of CONTRACTS section 6 (Bearer tokens).
+- ``web.ill_api``: the ILL JSON API of CONTRACTS section 6 (Bearer tokens);
+- ``web.ill_admin``: closures and announcements.
 
 The database is ``DATABASE_URL`` (app config or environment), else SQLite in the instance
 folder; it is opened and migrated on first use. ``ILL_SETTINGS`` (an ``ill.core.IllSettings``)
@@ -176,20 +178,13 @@ def init_app(app: Flask) -> None:
     app.extensions["ill"] = ill_web = IllWeb(app, ill_service)
     app.extensions["balis"].on_close(ill_web.close)
 
-    from web import auth, ill_admin, ill_api, ill_pages
-
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(ill_pages.bp)
-    app.register_blueprint(ill_api.bp)
-    app.register_blueprint(ill_admin.bp)
-
     @app.template_filter("beijing")
     def beijing(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         """A stored (UTC) instant as the consortium's readers and staff read clocks."""
         return moment.astimezone(BEIJING).strftime(fmt) if moment else ""
 
     @app.context_processor
-    def ill_context() -> dict:
+    def ill_globals() -> dict:
         return {"actor": current_actor(), "home_contact": home_contact(),
                 "workflow": service().workflow, "material_types": MATERIAL_TYPES}
 

@@ -19,7 +19,7 @@ from broker.kernel.errors import QueryError
 
 INDEXES = ("any", "title", "author", "subject", "isbn", "issn", "publisher", "year",
            "callnumber")
-_INDEX_ALIASES = {
+INDEX_ALIASES = {
     "cql.serverchoice": "any", "cql.anywhere": "any", "cql.keywords": "any",
     "dc.title": "title", "bath.title": "title",
     "dc.creator": "author", "dc.author": "author", "bath.author": "author",
@@ -190,7 +190,7 @@ class _Parser:
         if tok.kind != "word":
             raise QueryError(f"an index name was expected at position {tok.pos + 1}")
         name = tok.text.lower()
-        name = _INDEX_ALIASES.get(name, name)
+        name = INDEX_ALIASES.get(name, name)
         if name not in INDEXES:
             raise QueryError(f"unknown index {tok.text!r}: use one of {', '.join(INDEXES)}")
         return name

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pymarc
 from lxml import etree
 
-from broker.kernel.cql import _INDEX_ALIASES, INDEXES, TEXT_RELATIONS, YEAR_RELATIONS
+from broker.kernel.cql import INDEX_ALIASES, INDEXES, TEXT_RELATIONS, YEAR_RELATIONS
 from connectors.catalogue import Catalogue, ResultSet
 from connectors.sru.diagnostics import SruDiagnostic, diagnostic_element
 from connectors.sru.request import DEFAULT_MAXIMUM_RECORDS, MAXIMUM_RECORDS, Retrieval, SruRequest
@@ -179,7 +179,7 @@ def explain_record(catalogue: Catalogue, base_url: str, database: str,
     for name, identifier in CONTEXT_SETS.items():
         sub(index_info, "set", name=name, identifier=identifier)
     aliases: dict[str, list[str]] = {index: [] for index in INDEXES}
-    for alias, index in _INDEX_ALIASES.items():
+    for alias, index in INDEX_ALIASES.items():
         aliases[index].append(alias)
     for index in INDEXES:
         entry = sub(index_info, "index", search="true", scan="false", sort="false",

@@ -15,7 +15,7 @@ import functools
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import pymarc
 
@@ -28,9 +28,6 @@ from connectors.z3950.diagnostics import Bib1
 from connectors.z3950.server_records import catalogue_encoding, encode_record, record_syntax
 from connectors.z3950.server_rpn import read_query
 
-if TYPE_CHECKING:
-    from connectors.z3950.server import Z3950Server
-
 logger = logging.getLogger(__name__)
 
 MAX_RESPONSE = 16 << 20  # cap on the client's preferredMessageSize
@@ -40,6 +37,20 @@ _READ_SIZE = 64 * 1024
 LINGER = 2.0  # seconds to wait for a closing client
 _SUPPORTED_OPTIONS = frozenset({apdu.OPTION_SEARCH, apdu.OPTION_PRESENT,
                                 apdu.OPTION_NAMED_RESULT_SETS})
+
+
+class Host(Protocol):
+    """What an association asks of the server that accepted it (``Z3950Server``)."""
+
+    max_message: int
+    idle_timeout: float
+    utf8_only: bool
+    max_result_sets: int
+
+    @property
+    def closing(self) -> bool: ...
+
+    def catalogue(self, name: str) -> Catalogue | None: ...
 
 
 @dataclass(slots=True)
@@ -53,7 +64,7 @@ class _StoredSet:
 class Association:
     """One client's conversation: its state, result sets and negotiated sizes."""
 
-    def __init__(self, server: Z3950Server, reader: asyncio.StreamReader,
+    def __init__(self, server: Host, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter, peer: object) -> None:
         self.server, self.reader, self.writer, self.peer = server, reader, writer, peer
         self.initialised = self.utf8 = False
