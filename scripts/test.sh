@@ -25,8 +25,9 @@ if ((${#packages[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${packages[@]}"
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e '.[test]'
-python3 -m ruff check .
-python3 -m mypy   # the packages of pyproject.toml [tool.mypy]
+source scripts/python-env.sh
+"$PY" -m pip install -q --disable-pip-version-check -e '.[test]'
+"$PY" -m ruff check .
+"$PY" -m mypy   # the packages of pyproject.toml [tool.mypy]
 lint-imports --no-logo   # the layers and framework bans of pyproject.toml [tool.importlinter]
-python3 -m pytest "$@"
+"$PY" -m pytest "$@"
