@@ -16,7 +16,7 @@ import time
 from collections import Counter
 
 import pytest
-from peer_consortium import consortium, dead, m, member, ms, run, slow, za, zb
+from peers.consortia import consortium, dead, m, member, ms, run, slow, za, zb
 from peers.fixtures import PROBES
 from peers.servers import yaz_client_hits
 from pypinyin import Style, lazy_pinyin

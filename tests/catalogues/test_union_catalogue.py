@@ -13,8 +13,8 @@ import urllib.request
 
 import pytest
 from lxml import etree
-from peer_consortium import consortium, dead, za, zb
 from peers.catalogues import LoopThread, yaz_client_sru
+from peers.consortia import consortium, dead, za, zb
 from peers.fixtures import PROBES
 
 from broker.catalogues.union import UnionCatalogue, cluster_marc

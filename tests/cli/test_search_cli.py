@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from peer_consortium import config_text, dead, m, member, za, zb
+from peers.consortia import config_text, dead, m, member, za, zb
 from peers.fixtures import PROBES
 
 BALIS = ["balis"] if shutil.which("balis") else [sys.executable, "-m", "balis"]

@@ -11,9 +11,8 @@ import asyncio
 import json
 from typing import Any
 
-from peers.servers import free_port
-
 from broker.kernel.config import Consortium, loads
+from peers.servers import free_port
 
 
 def member(lid: str, protocol: str | None = None, url: str | None = None, *,
