@@ -25,6 +25,7 @@ from typing import Literal
 import pymarc
 from pymarc import Field, Indicators, Subfield
 
+from broker.kernel.errors import MarcError
 from marc.flavour import Flavour
 from marc.model import Classification, Holding, Record
 
@@ -112,9 +113,11 @@ def build_record(leader_text: str, fields: Iterable[Field | None], *,
 _FT, _RT, _SF = b"\x1e", b"\x1d", b"\x1f"
 
 
-def iso2709(record: pymarc.Record, encoding: str = "utf-8") -> bytes:
+def iso2709(record: pymarc.Record, encoding: str = "utf-8", *,
+            coding: str | None = None) -> bytes:
     """One record as ISO 2709 in ``encoding`` (pymarc writes only UTF-8 or Latin-1), its
-    fields in the record's order."""
+    fields in the record's order; ``coding`` replaces leader/09 (MARC21's "a" for UTF-8).
+    MarcError when a field or the record is longer than ISO 2709's lengths can say."""
     directory: list[bytes] = []
     bodies: list[bytes] = []
     offset = 0
@@ -122,17 +125,23 @@ def iso2709(record: pymarc.Record, encoding: str = "utf-8") -> bytes:
         if f.is_control_field():
             body = (f.data or "").encode(encoding) + _FT
         else:
-            body = (f.indicator1 + f.indicator2).encode("ascii") + b"".join(
-                _SF + sf.code.encode("ascii") + sf.value.encode(encoding)
+            body = (f.indicator1 + f.indicator2).encode(encoding) + b"".join(
+                _SF + (sf.code + sf.value).encode(encoding)
                 for sf in f.subfields) + _FT
-        directory.append(f"{f.tag}{len(body):04d}{offset:05d}".encode("ascii"))
+        if len(body) > 9999:
+            raise MarcError(f"field {f.tag} is too long for ISO 2709 ({len(body)} bytes)")
+        directory.append(f"{f.tag:0>3}{len(body):04d}{offset:05d}".encode("ascii"))
         bodies.append(body)
         offset += len(body)
     base = 24 + 12 * len(directory) + 1
     total = base + offset + 1
-    text = str(record.leader)
+    if total > 99999:
+        raise MarcError(f"the record is longer than ISO 2709 allows ({total} bytes)")
+    text = str(record.leader).ljust(24)[:24]
+    if coding is not None:
+        text = text[:9] + coding + text[10:]
     text = f"{total:05d}{text[5:12]}{base:05d}{text[17:]}"
-    return text.encode("ascii") + b"".join(directory) + _FT + b"".join(bodies) + _RT
+    return text.encode("ascii", "replace") + b"".join(directory) + _FT + b"".join(bodies) + _RT
 
 
 # --- coded data ----------------------------------------------------------------------------

@@ -13,9 +13,11 @@ import xml.etree.ElementTree as ET
 import pymarc
 from pymarc.marcxml import record_to_xml_node
 
+from broker.kernel.errors import MarcError
 from connectors.catalogue import Catalogue
 from connectors.z3950.apdu import SYNTAX, Z3950, dotted
 from connectors.z3950.diagnostics import Bib1
+from marc.writer import iso2709
 
 USMARC, UNIMARC = SYNTAX["usmarc"], SYNTAX["unimarc"]
 XML_SYNTAXES = {SYNTAX["xml"], (*Z3950, 5, 109, 3)}  # text-XML, application-XML
@@ -44,26 +46,14 @@ def record_syntax(requested: tuple[int, ...] | None, flavour: str) -> tuple[int,
 
 def encode_record(record: pymarc.Record, flavour: str, syntax: tuple[int, ...],
                   encoding: str = "utf-8") -> bytes:
-    """A record in a syntax: MARCXML (UTF-8), or ISO 2709 in ``encoding``, written here
-    because pymarc writes only UTF-8 or Latin-1. A MARC21 record's leader/09 says whether
+    """A record in a syntax: MARCXML (UTF-8), or ISO 2709 in ``encoding`` (``marc.writer``:
+    pymarc writes only UTF-8 or Latin-1). A MARC21 record's leader/09 says whether
     it is UTF-8 ('a') or not (blank); UNIMARC keeps its own. The record is not changed."""
     if syntax in XML_SYNTAXES:
         node = record_to_xml_node(record, namespace=True)
         return _XML_DECLARATION + ET.tostring(node, encoding="utf-8")
-    directory, fields, offset = [], [], 0
-    for field in record.fields:
-        data = field.as_marc(encoding=encoding)
-        if len(data) > 9999:
-            raise Bib1(238, f"field {field.tag} is too long for ISO 2709; ask for XML")
-        directory.append(f"{field.tag:0>3}{len(data):04d}{offset:05d}".encode("ascii"))
-        fields.append(data)
-        offset += len(data)
-    base = 24 + 12 * len(directory) + 1
-    if base + offset + 1 > 99999:
-        raise Bib1(238, f"the record is longer than ISO 2709 allows ({base + offset + 1} "
-                        "bytes); ask for XML")
-    leader = str(record.leader).ljust(24)[:24]
-    coding = leader[9] if flavour == "unimarc" else "a" if encoding == "utf-8" else " "
-    leader = f"{base + offset + 1:05d}{leader[5:9]}{coding}{leader[10:12]}{base:05d}{leader[17:]}"
-    return (leader.encode("ascii", "replace") + b"".join(directory) + b"\x1e"
-            + b"".join(fields) + b"\x1d")
+    coding = None if flavour == "unimarc" else "a" if encoding == "utf-8" else " "
+    try:
+        return iso2709(record, encoding, coding=coding)
+    except MarcError as exc:
+        raise Bib1(238, f"{exc}; ask for XML") from None

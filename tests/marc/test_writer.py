@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from pymarc import Field
+from pymarc import Field, Indicators, Subfield
 
+from broker.kernel.errors import MarcError
 from marc import Classification, Holding, Record, normalize, read_bytes
 from marc.flavour import Flavour
 from marc.writer import (
@@ -211,3 +212,23 @@ def test_holding_fields_skip_nothing_and_keep_order():
     fields = holding_fields(HOLDINGS)
     assert [f["p"] for f in fields] == ["C1100001", "C1100002", "0130042"]
     assert holding_fields((), "905/906") == []
+
+
+def test_iso2709_refuses_what_its_lengths_cannot_say():
+    record = write_record(BOOK, "marc21")
+    record.add_field(Field(tag="500", indicators=Indicators(" ", " "),
+                           subfields=[Subfield("a", "长" * 4000)]))
+    with pytest.raises(MarcError, match="field 500 is too long"):
+        iso2709(record)
+    record = write_record(BOOK, "marc21")
+    for _ in range(30):
+        record.add_field(Field(tag="500", indicators=Indicators(" ", " "),
+                               subfields=[Subfield("a", "x" * 4000)]))
+    with pytest.raises(MarcError, match="longer than ISO 2709 allows"):
+        iso2709(record)
+
+
+def test_iso2709_sets_the_coding_it_is_told():
+    data = iso2709(write_record(BOOK, "marc21"), "utf-8", coding="a")
+    assert data[9:10] == b"a"
+    assert iso2709(write_record(BOOK, "marc21"), "gb18030", coding=" ")[9:10] == b" "
