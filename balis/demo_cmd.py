@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from broker import demo as demo_data
+from broker.demo import members as demo_members
 from broker.kernel.errors import UsageError
 
 CHECK_QUERY = "title=中国"
@@ -27,7 +27,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         description="Run the bundled demo consortium: BALIS's 46 members, each with its own "
                     "SRU or Z39.50 server on 127.0.0.1 over a made-up catalogue (one member "
                     "is slow and one is down, on purpose). Searched with the libraries file "
-                    f"config/demo.yaml (ports {demo_data.PORT_BASE} and up). Runs until "
+                    f"config/demo.yaml (ports {demo_members.PORT_BASE} and up). Runs until "
                     "Ctrl-C with the web front end on http://127.0.0.1:5000; --check runs "
                     "one search over every member and exits. "
                     "(--config is not used: the demo has its own libraries file.)",
@@ -36,9 +36,9 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     demo.add_argument("--port", type=int, default=DEFAULT_WEB_PORT, metavar="P",
                       help="port of the web front end on 127.0.0.1 (default "
                            f"{DEFAULT_WEB_PORT}; 0: any free port)")
-    demo.add_argument("--port-base", type=int, default=demo_data.PORT_BASE, metavar="N",
+    demo.add_argument("--port-base", type=int, default=demo_members.PORT_BASE, metavar="N",
                       help="member i listens on N + i (default "
-                           f"{demo_data.PORT_BASE}); another N writes a libraries file "
+                           f"{demo_members.PORT_BASE}); another N writes a libraries file "
                            "with those ports into the data directory")
     demo.add_argument("--data-dir", type=Path, metavar="DIR",
                       help="where the members' catalogue files are cached (default: "

@@ -11,7 +11,6 @@ from pathlib import Path
 import yaml
 
 from broker.kernel import config as config_module
-from broker.kernel import directory
 from broker.kernel.config import Consortium, Library
 from broker.kernel.errors import ConfigError
 
@@ -48,6 +47,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
 
 def run_libraries(args: argparse.Namespace) -> int:
     from balis.config_path import config_path
+    from broker.kernel import directory  # pypinyin: loaded only to list
 
     consortium = config_module.load(config_path(args))
     members = directory.libraries(consortium, category=args.category, match=args.match)
@@ -88,6 +88,8 @@ def _print_table(consortium: Consortium, members: list[Library]) -> None:
     name_width = max(_width(lib.name) for lib in members)
     header = (f"  {_pad('id', id_width)}  {_pad('name', name_width)}  "
               f"{_pad('searchable', 13)}  ILL loan")
+    from broker.kernel import directory
+
     groups = directory.grouped(consortium, members)
     for number, (category, libs) in enumerate(groups):
         if number:

@@ -11,18 +11,18 @@ import asyncio
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from broker.harvest.harvester import (
-    Harvest,
-    HarvestOptions,
-    HarvestResult,
-    Progress,
-    checkpoint_path,
-)
-from broker.harvest.writers import EXTENSIONS, FORMATS
+from broker.harvest.formats import EXTENSIONS, FORMATS
 from broker.kernel import config as config_module
 from broker.kernel.cql import parse
 from broker.kernel.errors import BalisError, UsageError
+
+if TYPE_CHECKING:
+    from broker.harvest.harvester import HarvestOptions, HarvestResult, Progress
+
+# The harvester (and with it every connector) is imported when a harvest runs, not when
+# the parser is built: balis --help stays fast.
 
 
 def register(subparsers, common: argparse.ArgumentParser) -> None:
@@ -71,6 +71,8 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def _options(args: argparse.Namespace) -> HarvestOptions:
+    from broker.harvest.harvester import HarvestOptions
+
     if args.query is not None:
         parse(args.query)  # a bad query is exit 2 before any library is asked
     if args.rate is not None and args.rate <= 0:
@@ -85,6 +87,7 @@ def _options(args: argparse.Namespace) -> HarvestOptions:
 
 def run_harvest(args: argparse.Namespace) -> int:
     from balis.config_path import config_path
+    from broker.harvest.harvester import Harvest
 
     consortium = config_module.load(config_path(args))
     options = _options(args)
@@ -129,6 +132,8 @@ def run_harvest(args: argparse.Namespace) -> int:
 
 async def _harvest_all(jobs, options: HarvestOptions, args: argparse.Namespace,
                        display: _Display) -> list[HarvestResult]:
+    from broker.harvest.harvester import Harvest, HarvestResult
+
     slots = asyncio.Semaphore(args.jobs)
 
     async def one(library, out: Path) -> HarvestResult:
@@ -148,7 +153,7 @@ async def _harvest_all(jobs, options: HarvestOptions, args: argparse.Namespace,
 
 
 def _enqueue(args: argparse.Namespace, jobs, options: HarvestOptions) -> int:
-    from broker.harvest.harvester import Checkpoint
+    from broker.harvest.harvester import Checkpoint, checkpoint_path
     from broker.harvest.queue import enqueue
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -178,6 +183,8 @@ def run_worker(args: argparse.Namespace) -> int:
 
 
 def _summary(result: HarvestResult) -> None:
+    from broker.harvest.harvester import checkpoint_path
+
     out = sys.stderr
     if result.already_done:
         out.write(f"{result.library}: already complete: {result.written} records in "

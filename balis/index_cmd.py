@@ -7,9 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-from broker.union_index.build import build, parse_source
-from broker.union_index.stats import render, stats
-
 
 def register(subparsers, common: argparse.ArgumentParser) -> None:
     index = subparsers.add_parser(
@@ -41,6 +38,8 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
+    from broker.union_index.build import build, parse_source
+
     sources = [parse_source(argument) for argument in args.files]
 
     def report(problem: str) -> None:
@@ -57,6 +56,8 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
+    from broker.union_index.stats import render, stats
+
     result = stats(args.index)
     if args.json:
         print(json.dumps(result.as_dict(), ensure_ascii=False))

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from broker.kernel.errors import SourceOpenError, UsageError
-from marc import normalize, read_file
 from marc.encoding import ENCODINGS, canonical_encoding
 from marc.flavour import FLAVOURS, canonical_flavour
 
@@ -51,6 +50,8 @@ def _checked(convert):
 
 
 def run_dump(args: argparse.Namespace) -> int:
+    from marc import normalize, read_file
+
     status = 0
     out = sys.stdout
     for path in args.files:

@@ -6,13 +6,15 @@ import argparse
 import asyncio
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from broker.kernel import config as config_module
 from broker.kernel.cql import parse
 from broker.kernel.errors import UsageError
-from broker.search import run as searching
-from broker.search.rank import SORTS
-from broker.search.session import SearchSession
+from broker.search.sorts import SORTS
+
+if TYPE_CHECKING:
+    from broker.search.session import SearchSession
 
 
 def register(subparsers, common: argparse.ArgumentParser) -> None:
@@ -43,6 +45,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
 
 def run_search(args: argparse.Namespace) -> int:
     from balis.config_path import config_path
+    from broker.search import run as searching  # the broker and every connector
 
     consortium = config_module.load(config_path(args))
     parse(args.query)  # a bad query is exit 2 before any library is asked

@@ -88,7 +88,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: bench/ is on the path, the repo is not
     sys.path.insert(0, str(REPO))
 
-from broker import demo as demo_data  # noqa: E402
+from broker.demo import members as demo_members  # noqa: E402
 
 HOST = "127.0.0.1"
 PER_PAGE = 20  # web.pages.PER_PAGE
@@ -189,10 +189,10 @@ def machine_cpu() -> float:
 def unexpected(outcomes: list[tuple[str, str]]) -> list[str]:
     out = []
     for lid, status in outcomes:
-        expected = ("timeout" if lid in demo_data.SLOW else
-                    "error" if lid in demo_data.DOWN else "ok")
+        expected = ("timeout" if lid in demo_members.SLOW else
+                    "error" if lid in demo_members.DOWN else "ok")
         # A slow member suspended after its timeouts fails at once: expected too.
-        if status != expected and not (lid in demo_data.SLOW and status == "error"):
+        if status != expected and not (lid in demo_members.SLOW and status == "error"):
             out.append(f"{lid} {status}")
     return out
 
@@ -602,14 +602,14 @@ def main(argv: list[str] | None = None) -> int:
     keep = True  # the servers' logs, unless the web run went as it should
     try:
         choosable = [lib.id for lib in consortium.libraries
-                     if lib.searchable and lib.id not in demo_data.SLOW]
+                     if lib.searchable and lib.id not in demo_members.SLOW]
         print(f"Demo members: {len(consortium.libraries)} ({info['records']} records) on "
               f"{HOST}:{info['port_base']}-{info['port_base'] + len(consortium.libraries) - 1}"
               f" (pid {members.proc.pid}); web: balis serve --threads {args.threads} at "
               f"{base} (pid {web.proc.pid}); up in {time.monotonic() - started:.1f} s.")
         print(f"{args.readers} readers, {args.seconds:g} s per run, think time "
               f"{args.think:g} s; {args.all_share:.0%} of searches over all members (with "
-              f"the slow {', '.join(demo_data.SLOW)}), the rest over 1-10 of the "
+              f"the slow {', '.join(demo_members.SLOW)}), the rest over 1-10 of the "
               f"{len(choosable)} others; {os.cpu_count()} CPUs.")
         asyncio.run(warm_up(consortium, choosable))
 

@@ -26,26 +26,4 @@ The modules, in the order the data flows:
 - ``catalogues``: all of it from one seed, and ``ensure``, which writes the catalogues
   into a cache directory once;
 - ``servers``: ``DemoConsortium``, which serves them.
-
-What the rest of the code base uses is imported here, so ``from broker import demo`` is
-enough for it.
 """
-
-from broker.demo.catalogues import SEED, DemoData, default_data_dir, ensure, generate, write
-from broker.demo.members import (
-    DEMO_CONFIG,
-    DOWN,
-    HOST,
-    PORT_BASE,
-    SLOW,
-    MemberPlan,
-    load_members,
-    plan,
-    render_config,
-)
-
-__all__ = [
-    "DEMO_CONFIG", "DOWN", "HOST", "PORT_BASE", "SEED", "SLOW", "DemoData", "MemberPlan",
-    "default_data_dir", "ensure", "generate", "load_members", "plan", "render_config",
-    "write",
-]

@@ -28,7 +28,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-from broker.harvest.writers import Converted, OutputFormat, Writer
+from broker.harvest.formats import OutputFormat
+from broker.harvest.writers import Converted, Writer
 from broker.kernel.config import Library
 from broker.kernel.cql import Node, parse
 from broker.kernel.errors import (

@@ -11,18 +11,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Literal, get_args
 
 import pymarc
 
+from broker.harvest.formats import FORMATS
 from broker.kernel.literals import one_of
 from marc import normalize, read_bytes
 from marc.flavour import Flavour
 from marc.model import RawMarc
 
-OutputFormat = Literal["iso2709", "marcxml", "jsonl"]
-FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
-EXTENSIONS: dict[OutputFormat, str] = {"iso2709": ".mrc", "marcxml": ".xml", "jsonl": ".jsonl"}
 MARC_NS = "http://www.loc.gov/MARC21/slim"
 
 

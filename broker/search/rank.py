@@ -15,9 +15,8 @@ from pypinyin import Style, lazy_pinyin
 from broker.kernel.cql import Boolean, Clause, Node
 from broker.kernel.literals import one_of
 from broker.search.merge import Cluster, fold
+from broker.search.sorts import SORTS, Sort
 
-Sort = Literal["relevance", "year", "-year", "title"]
-SORTS: tuple[Sort, ...] = get_args(Sort)
 FIELD_WEIGHTS = {"title": 3.0, "author": 2.0, "subject": 1.0}
 HOLDERS_BOOST = 0.5  # per doubling of the number of libraries holding a record
 K1, B = 1.2, 0.75

@@ -11,8 +11,8 @@ from typing import Any
 
 from broker.kernel.config import Consortium
 from broker.search.fanout import Broker
-from broker.search.rank import Sort
 from broker.search.session import SearchSession
+from broker.search.sorts import Sort
 
 
 async def run_search(consortium: Consortium, query: str, library_ids: list[str] | None, *,

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -106,3 +107,21 @@ def test_help_lists_marc_dump():
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0
     assert "--encoding" in done.stdout and "--flavour" in done.stdout
+
+
+def test_the_parser_loads_no_subcommand_machinery():
+    """balis --help builds every subcommand's parser; the broker, the connectors, the web
+    and the ledger are imported only by the command that runs them."""
+    heavy = ["aiohttp", "flask", "sqlalchemy", "pypinyin", "opencc", "redis", "rq",
+             "connectors", "web", "ill", "broker.search.fanout", "broker.harvest.harvester"]
+    code = textwrap.dedent(f"""
+        import sys
+        import balis.cli
+        balis.cli.build_parser()
+        heavy = {heavy!r}
+        print(sorted(m for m in sys.modules
+                     if any(m == h or m.startswith(h + ".") for h in heavy)))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"

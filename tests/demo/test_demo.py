@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from peers.servers import free_port
 
-from broker import demo as demo_data
+from broker.demo import catalogues as demo_catalogues
+from broker.demo import members as demo_members
 from broker.kernel import config as config_module
 from broker.kernel.consortium import ConnectorConfig, Library
 from marc import Record, normalize, read_file
@@ -29,18 +30,18 @@ BALIS = ["balis"] if shutil.which("balis") else [sys.executable, "-m", "balis"]
 
 @pytest.fixture(scope="module")
 def directory():
-    return demo_data.load_members()
+    return demo_members.load_members()
 
 
 @pytest.fixture(scope="module")
 def plans(directory):
-    return demo_data.plan(lib.id for lib in directory.libraries)
+    return demo_members.plan(lib.id for lib in directory.libraries)
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory, plans, directory) -> Path:
     path = tmp_path_factory.mktemp("demo")
-    demo_data.write(path, plans, directory)
+    demo_catalogues.write(path, plans, directory)
     return path
 
 
@@ -92,24 +93,24 @@ def balis(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 
 def test_same_seed_same_bytes(tmp_path, data_dir, plans, directory):
     again = tmp_path / "again"
-    manifest = demo_data.write(again, plans, directory)
+    manifest = demo_catalogues.write(again, plans, directory)
     for p in plans:
         assert (again / p.file_name).read_bytes() == (data_dir / p.file_name).read_bytes(), p.id
-    assert manifest == demo_data.ensure(data_dir, plans, directory)[0]
-    other = demo_data.generate(plans[:3], directory, seed=demo_data.SEED + 1)
-    first = demo_data.generate(plans[:3], directory)
+    assert manifest == demo_catalogues.ensure(data_dir, plans, directory)[0]
+    other = demo_catalogues.generate(plans[:3], directory, seed=demo_catalogues.SEED + 1)
+    first = demo_catalogues.generate(plans[:3], directory)
     assert [str(r) for r in other.records[plans[0].id]] != \
         [str(r) for r in first.records[plans[0].id]]
 
 
 def test_cache_is_reused_and_refreshed(tmp_path, plans, directory):
     plans = plans[:3]
-    manifest, made = demo_data.ensure(tmp_path, plans, directory)
+    manifest, made = demo_catalogues.ensure(tmp_path, plans, directory)
     assert made and manifest["records"] > 0
-    again, made = demo_data.ensure(tmp_path, plans, directory)
+    again, made = demo_catalogues.ensure(tmp_path, plans, directory)
     assert not made and again == manifest
     (tmp_path / plans[0].file_name).unlink()
-    _, made = demo_data.ensure(tmp_path, plans, directory)
+    _, made = demo_catalogues.ensure(tmp_path, plans, directory)
     assert made and (tmp_path / plans[0].file_name).is_file()
 
 
@@ -207,8 +208,8 @@ def test_same_book_merges_across_flavours(catalogues):
 
 
 def test_committed_demo_config_is_the_generated_one(directory, plans):
-    text = demo_data.render_config(directory, plans)
-    assert demo_data.DEMO_CONFIG.read_text("utf-8") == text, \
+    text = demo_members.render_config(directory, plans)
+    assert demo_members.DEMO_CONFIG.read_text("utf-8") == text, \
         "config/demo.yaml is out of date: run python -m broker.demo"
 
 
@@ -216,14 +217,14 @@ def test_python_m_broker_demo_writes_the_libraries_file(tmp_path):
     out = tmp_path / "demo.yaml"
     done = subprocess.run([sys.executable, "-m", "broker.demo", "--out", str(out)],
                           capture_output=True, text=True, timeout=60, check=False,
-                          cwd=demo_data.DEMO_CONFIG.parents[1])
+                          cwd=demo_members.DEMO_CONFIG.parents[1])
     assert done.returncode == 0, done.stderr
-    assert out.read_text("utf-8") == demo_data.DEMO_CONFIG.read_text("utf-8")
+    assert out.read_text("utf-8") == demo_members.DEMO_CONFIG.read_text("utf-8")
     assert "python -m broker.demo rewrites" in out.read_text("utf-8")
 
 
 def test_demo_config_mirrors_the_real_directory(directory, plans):
-    demo = config_module.load(demo_data.DEMO_CONFIG)
+    demo = config_module.load(demo_members.DEMO_CONFIG)
     assert [(c.id, c.name) for c in demo.categories] == \
         [(c.id, c.name) for c in directory.categories]
     assert [(lib.id, lib.name, lib.category) for lib in demo.libraries] == \
@@ -232,7 +233,7 @@ def test_demo_config_mirrors_the_real_directory(directory, plans):
     protocols = Counter(_connector(lib).protocol for lib in demo.libraries)
     assert protocols == {"sru": 23, "z3950": 23}
     ports = [_connector(lib).port for lib in demo.libraries]
-    assert ports == list(range(demo_data.PORT_BASE, demo_data.PORT_BASE + 46))
+    assert ports == list(range(demo_members.PORT_BASE, demo_members.PORT_BASE + 46))
     assert all(_connector(lib).host == "127.0.0.1" for lib in demo.libraries)
     slow = [p for p in plans if p.delay]
     assert len(slow) == 1 and _connector(demo.library(slow[0].id)).timeout < slow[0].delay
@@ -240,7 +241,7 @@ def test_demo_config_mirrors_the_real_directory(directory, plans):
 
 
 def test_moved_ports(directory, plans):
-    text = demo_data.render_config(directory, plans, port_base=30000)
+    text = demo_members.render_config(directory, plans, port_base=30000)
     demo = config_module.loads(text)
     assert [_connector(lib).port for lib in demo.libraries] == list(range(30000, 30046))
     assert "30000-30045" in text

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from union_data import CLUSTERS, HARVESTS, HOLDERS, SHARED, UNIQUE, write_harvests, write_jsonl
 
-from broker import demo as demo_data
+from broker.demo import catalogues as demo_catalogues
+from broker.demo import members as demo_members
 from broker.kernel.errors import IndexFileError, SourceOpenError, UsageError
 from broker.search.merge import Merger
 from broker.union_index.build import Source, build, connect, parse_source, raw_marc, read_source
@@ -115,9 +116,9 @@ def test_real_marc_files_cluster_as_the_merger_does(marc_data, tmp_path):
 
 
 def test_the_demo_catalogues_cluster_as_the_merger_does(tmp_path):
-    directory = demo_data.load_members()
-    plans = demo_data.plan(lib.id for lib in directory.libraries)
-    demo_data.write(tmp_path / "demo", plans, directory)
+    directory = demo_members.load_members()
+    plans = demo_members.plan(lib.id for lib in directory.libraries)
+    demo_catalogues.write(tmp_path / "demo", plans, directory)
     files = [tmp_path / "demo" / p.file_name for p in plans]
     index = tmp_path / "demo.sqlite"
     result = build([parse_source(str(f)) for f in files], index)

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from union_data import consortium_of, local_member, write_harvests
 
-from broker import demo as demo_data
+from broker.demo import catalogues as demo_catalogues
+from broker.demo import members as demo_members
 from broker.catalogues.marc_file import LocalCatalogue
 from broker.kernel.config import ConnectorConfig, Library, load
 from broker.kernel.cql import parse
@@ -185,9 +186,9 @@ def test_config_local_libraries(tmp_path):
 def demo(tmp_path_factory):
     """The demo's catalogues, their union index, and a LocalCatalogue per member."""
     folder = tmp_path_factory.mktemp("demo-union")
-    directory = demo_data.load_members()
-    plans = demo_data.plan(lib.id for lib in directory.libraries)
-    demo_data.write(folder, plans, directory)
+    directory = demo_members.load_members()
+    plans = demo_members.plan(lib.id for lib in directory.libraries)
+    demo_catalogues.write(folder, plans, directory)
     index = folder / "union.sqlite"
     build([Source(p.id, folder / p.file_name) for p in plans], index)
     catalogues = {p.id: LocalCatalogue(folder / p.file_name, name=p.id) for p in plans}
