@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from union_data import consortium_of, local_member, write_harvests
 
+from broker.catalogues.marc_file import LocalCatalogue
 from broker.demo import catalogues as demo_catalogues
 from broker.demo import members as demo_members
-from broker.catalogues.marc_file import LocalCatalogue
 from broker.kernel.config import ConnectorConfig, Library, load
 from broker.kernel.cql import parse
 from broker.kernel.errors import ConfigError
