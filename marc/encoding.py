@@ -14,16 +14,19 @@ from __future__ import annotations
 import codecs
 import re
 import unicodedata
+from dataclasses import dataclass
 
 from pymarc import marc8_mapping
 
 from broker.kernel.errors import UsageError
+from marc import evidence
 from marc.flavour import Flavour
 
 AUTO = "auto"
 UTF8 = "utf-8"
 MARC8 = "marc-8"
 GB18030 = "gb18030"
+LATIN1 = evidence.LATIN1
 ENCODINGS = (AUTO, UTF8, MARC8, GB18030)
 
 _ALIASES = {
@@ -57,30 +60,52 @@ def is_strict(data: bytes, encoding: str) -> bool:
     return True
 
 
-def guess_encoding(data: bytes, flavour: Flavour, leader9: str) -> str:
-    """Decide a record's encoding from its raw bytes (``auto``).
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A record's charset and what the bytes said about it."""
 
-    MARC21: leader/09 'a' means UTF-8. A blank leader/09 means MARC-8, unless the record has
-    no MARC-8 escape and is valid UTF-8 with non-ASCII text: MARC-8's ANSEL and EACC bytes
-    are almost never valid UTF-8, and records that lie about leader/09 are common.
-    UNIMARC: strict UTF-8 first, then GB18030; the leader and 100$a are not trusted.
+    charset: str
+    clean: bool = True  # False: even the best candidate reads some bytes implausibly
+    note: str | None = None  # a warning for the record, when the choice overrules its leader
+
+
+def guess_encoding(data: bytes, flavour: Flavour, leader9: str) -> str:
+    """A record's encoding from its raw bytes (``auto``); see ``choose_encoding``."""
+    return choose_encoding(data, flavour, leader9).charset
+
+
+def choose_encoding(data: bytes, flavour: Flavour, leader9: str) -> Choice:
+    """Decide a record's encoding from its raw bytes, by evidence when they are not clear.
+
+    Clear cases need no scoring: ASCII; valid UTF-8 with non-ASCII text (MARC-8's ANSEL
+    and EACC bytes, GB18030 and Latin-1 text are almost never valid UTF-8, and records that
+    lie about leader/09 are common); MARC21 with MARC-8 escapes and no claim to UTF-8.
+    Otherwise every candidate is scored (``marc.evidence``) and the best wins, the record's
+    own claim first on a tie.
     """
-    if flavour == "marc21":
-        if leader9 == "a":
-            return UTF8
-        # MARC-8 is 7-bit in its escapes and its &#x...; references, so an all-ASCII
-        # record is taken at its word; only non-ASCII valid UTF-8 overrules leader/09.
-        if b"\x1b" in data or data.isascii() or not is_strict(data, UTF8):
-            return MARC8
-        return UTF8
+    declared = UTF8 if flavour != "marc21" or leader9 == "a" else MARC8
     if data.isascii():
-        return UTF8
+        # MARC-8 is 7-bit in its escapes and its &#x...; references: taken at its word.
+        return Choice(declared)
+    if declared == MARC8 and b"\x1b" in data:
+        return Choice(MARC8)
     if is_strict(data, UTF8):
-        return UTF8
-    if is_strict(data, GB18030):
-        return GB18030
-    # A record that mixes charsets: each field will be tried on its own.
-    return UTF8
+        return Choice(UTF8)
+    if flavour == "marc21":
+        candidates = (declared, *(c for c in (UTF8, MARC8, GB18030, LATIN1) if c != declared))
+    else:
+        # UNIMARC is never MARC-8; Chinese catalogues send GB18030 when not UTF-8.
+        candidates = (GB18030, UTF8, LATIN1)
+    best = evidence.best_fit(data, candidates)[0]
+    if not best.clean and best.good < 4 * best.bad:
+        # Nothing reads these bytes well (a charset we have no candidate for, such as
+        # cp1251): the record's own claim stands, and the misfit fields are named.
+        return Choice(declared, clean=False)
+    note = None
+    if flavour == "marc21" and best.charset != declared:
+        note = (f"leader/09 {leader9!r} says {declared}, but the bytes read as "
+                f"{best.charset}: decoded as {best.charset}")
+    return Choice(best.charset, best.clean, note)
 
 
 def fallbacks_for(encoding: str, declared: str) -> tuple[str, ...]:
@@ -89,7 +114,7 @@ def fallbacks_for(encoding: str, declared: str) -> tuple[str, ...]:
     With ``auto`` a field that is not valid in the record's charset gets a second chance in
     the other Chinese charset; an explicit encoding is applied as given.
     """
-    if declared != AUTO or encoding == MARC8:
+    if declared != AUTO or encoding not in (UTF8, GB18030):
         return (encoding,)
     return (encoding, GB18030 if encoding == UTF8 else UTF8)
 
@@ -116,7 +141,7 @@ def decode(data: bytes, charsets: tuple[str, ...]) -> tuple[str, bool]:
         except UnicodeDecodeError:
             continue
         # GB18030 decodes almost any byte string; believe it only for plausible Chinese.
-        if charset != GB18030 or _plausible_chinese(text):
+        if charset != GB18030 or _plausible_chinese(data, text):
             return nfc(text), False
     return nfc(data.decode(first, errors="replace")), True
 
@@ -128,13 +153,14 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def _plausible_chinese(text: str) -> bool:
-    """Text whose every character is in GBK's repertoire, with at least one ideograph."""
+def _plausible_chinese(data: bytes, text: str) -> bool:
+    """Text whose every character is in GBK's repertoire, with at least one ideograph, and
+    no GBK pair that is more likely a Latin accent inside a word."""
     try:
         text.encode("gbk")
     except UnicodeEncodeError:
         return False
-    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text) and evidence.fit_gb18030(data).clean
 
 
 # --- MARC-8 -------------------------------------------------------------------------------

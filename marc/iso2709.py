@@ -3,8 +3,9 @@
 Real files break the rules in a few recurring ways, and each is repaired where the bytes
 allow, with a warning on the record:
 
-* Chinese ``.iso`` exports put CR/LF (or NUL padding) between records: records are split
-  on the record terminator here, not by pymarc's reader, which stops at the first stray byte.
+* Chinese ``.iso`` exports put CR/LF (or NUL padding) between records: ``marc.framing``
+  splits records on the record terminator, not pymarc's reader, which stops at the first
+  stray byte.
 * Wrong base addresses: the directory ends at the first field terminator after the leader.
 * Wrong field lengths or offsets (often counted in characters, not bytes): fields are
   recovered by their field terminators.
@@ -14,9 +15,7 @@ allow, with a warning on the record:
 from __future__ import annotations
 
 import logging
-import mmap
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pymarc import Field, Indicators, Leader, Subfield
@@ -24,97 +23,11 @@ from pymarc import Record as MarcRecord
 
 from broker.kernel.errors import MarcError
 from marc import encoding as enc
+from marc import evidence
 from marc.flavour import AUTO, Flavour, FlavourChoice, detect_flavour
+from marc.framing import FIELD_END, LEADER_LEN
 
 logger = logging.getLogger(__name__)
-
-RECORD_END = 0x1D
-FIELD_END = 0x1E
-LEADER_LEN = 24
-
-# Bytes that exporters put between records; never the start of a leader.
-_FILLER = b"\r\n\x00\x1a\t"
-# Where a record can start inside garbage: a leader's record length, then its base address
-# twelve bytes in, then the entry map at 20-21.
-_LEADER_RE = re.compile(rb"\d{5}[\x20-\x7e]{7}\d{5}[\x20-\x7e]{3}\d\d")
-
-
-# bytes, or an mmap of a file: both index to ints and have find().
-Buffer = bytes | mmap.mmap
-
-
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    """One stretch of a file: a record's bytes, or bytes that are not a record."""
-
-    offset: int
-    data: bytes
-    is_record: bool
-
-
-def split_records(data: Buffer) -> Iterator[Chunk]:
-    """Cut a file's bytes into record chunks and report what lies between them."""
-    n = len(data)
-    pos = 0
-    while pos < n:
-        while pos < n and data[pos] in _FILLER:
-            pos += 1
-        if pos >= n:
-            return
-        end = _record_end(data, pos, n)
-        head = bytes(data[pos:pos + 5])
-        if not head.isdigit():
-            # Not a leader here: look for one further on before calling it garbage.
-            found = _LEADER_RE.search(bytes(data[pos:end]))
-            start = pos + found.start() if found else end
-            if start > pos:
-                yield Chunk(pos, bytes(data[pos:start]), is_record=False)
-                pos = start
-                continue
-        yield Chunk(pos, bytes(data[pos:end]), is_record=True)
-        pos = end
-
-
-def _record_end(data: Buffer, pos: int, n: int) -> int:
-    """End (exclusive) of the record starting at ``pos``."""
-    head = bytes(data[pos:pos + 5])
-    if head.isdigit():
-        claimed = int(head)
-        # A right leader length wins, even over a record terminator inside the data.
-        if claimed > LEADER_LEN and pos + claimed <= n and data[pos + claimed - 1] == RECORD_END:
-            return pos + claimed
-    end = data.find(b"\x1d", pos, n)
-    if end < 0:
-        return n
-    # A terminator inside the data and a wrong leader length: the directory says how far
-    # the fields reach, and if that is past this terminator (and no leader starts right
-    # after it) the record goes on to a later terminator.
-    reach = _directory_reach(bytes(data[pos:min(n, pos + 100_000)]))
-    while reach is not None and pos + reach > end + 1 and end + 1 < n:
-        following = bytes(data[end + 1:end + 41])
-        if _LEADER_RE.match(following.lstrip(_FILLER)):
-            break
-        nxt = data.find(b"\x1d", end + 1, n)
-        if nxt < 0:
-            return n
-        end = nxt
-    return end + 1
-
-
-def _directory_reach(chunk: bytes) -> int | None:
-    """How many bytes the directory says the record spans, or None if it cannot say."""
-    dir_end = chunk.find(b"\x1e", LEADER_LEN)
-    if dir_end < 0:
-        return None
-    directory = chunk[LEADER_LEN:dir_end]
-    reach = 0
-    for i in range(0, len(directory) - 11, 12):
-        entry = directory[i:i + 12]
-        if not entry[3:12].isdigit():
-            return None
-        reach = max(reach, int(entry[7:12]) + int(entry[3:7]))
-    return dir_end + 1 + reach + 1
-
 
 # --- one record ---------------------------------------------------------------------------
 
@@ -152,7 +65,11 @@ def parse_record(chunk: bytes, *, flavour: FlavourChoice = AUTO,
         warnings.append("no record terminator: the record may be truncated")
     detected = flavour if flavour != AUTO else detect_flavour(
         [tag for tag, _offset, _length in entries])
-    charset = enc.guess_encoding(body, detected, leader[9]) if encoding == enc.AUTO else encoding
+    choice = (enc.choose_encoding(body, detected, leader[9]) if encoding == enc.AUTO
+              else enc.Choice(encoding))
+    charset = choice.charset
+    if choice.note:
+        warnings.append(choice.note)
     charsets = enc.fallbacks_for(charset, encoding)
 
     record = MarcRecord()
@@ -162,7 +79,12 @@ def parse_record(chunk: bytes, *, flavour: FlavourChoice = AUTO,
     # text is still checked field by field, since its decoder can produce them).
     controls = charsets[0] == enc.MARC8 or _CONTROL_BYTES.search(body) is not None
 
-    texts = _whole_record_text(entries, body, charset) if charsets[0] != enc.MARC8 else None
+    # Leader/10 is the indicator count; 0 (UNIMARC exports in CP866 have it) means the
+    # data fields start with their first subfield. They get blank indicators here.
+    no_indicators = leader[10] == "0"
+    # A record whose bytes no charset fits well is read field by field, to name the fields.
+    whole = charsets[0] != enc.MARC8 and choice.clean
+    texts = _whole_record_text(entries, body, charset) if whole else None
     if texts is not None:
         # The usual case: one decode for the record, fields cut from the text, and odd
         # subfield codes looked for once in the whole record.
@@ -170,6 +92,8 @@ def parse_record(chunk: bytes, *, flavour: FlavourChoice = AUTO,
         for (tag, _offset, _length), text in zip(entries, texts, strict=True):
             if controls:
                 text = _controls_marked(tag, text, warnings)
+            if no_indicators and not _is_control(tag):
+                text = "  " + text
             fields.append(_field_from_text(tag, text, warnings, check_codes))
         return Parsed(record, detected, charset, tuple(warnings))
 
@@ -177,9 +101,14 @@ def parse_record(chunk: bytes, *, flavour: FlavourChoice = AUTO,
     if not raw_fields:
         raise MarcError("no field could be located in the record's data")
     for tag, data in raw_fields:
+        if no_indicators and not _is_control(tag):
+            data = b"  " + data
         field, damaged = _make_field(tag, data, charsets, warnings, controls)
         if damaged:
             warnings.append(f"field {tag}: bytes not valid {charset} were replaced by \ufffd")
+        elif not choice.clean and not evidence.fits_charset(data, charset):
+            warnings.append(f"field {tag}: no character set fits its bytes well; "
+                            f"read as {charset}")
         fields.append(field)
     return Parsed(record, detected, charset, tuple(warnings))
 
@@ -316,6 +245,10 @@ def _make_field(
         texts = (_controls_marked(tag, whole, warnings) if controls else whole).split("\x1f")
 
     return _data_field_from(tag, texts, warnings), damaged
+
+
+def _is_control(tag: str) -> bool:
+    return tag < "010" and tag.isdigit()
 
 
 def _field_from_text(tag: str, text: str, warnings: list[str], check_codes: bool) -> Field:

@@ -19,7 +19,8 @@ from pymarc import Record as MarcRecord
 from broker.kernel.errors import MarcError, SourceOpenError
 from marc import encoding as enc
 from marc.flavour import AUTO, Flavour, FlavourChoice, canonical_flavour
-from marc.iso2709 import Buffer, parse_record, split_records
+from marc.framing import Buffer, split_records
+from marc.iso2709 import parse_record
 from marc.marcjson import iter_json_records
 from marc.marcxml import FoundRecord, iter_xml_records
 

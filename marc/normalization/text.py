@@ -57,14 +57,36 @@ def sub(field: Field | None, code: str) -> str | None:
     if field is None:
         return None
     for sf in field.subfields:
-        if sf.code == code and sf.value.strip():
-            return sf.value
+        if sf.code == code:
+            value = visible(sf.value)
+            if value.strip():
+                return value
     return None
 
 
 def subs(field: Field, codes: str) -> list[str]:
     """All non-empty values of the given subfield codes, in field order."""
-    return [sf.value for sf in field.subfields if sf.code in codes and sf.value.strip()]
+    values = [visible(sf.value) for sf in field.subfields if sf.code in codes]
+    return [value for value in values if value.strip()]
+
+
+# Format characters (Unicode category Cf: bidi embeddings and marks, BOM, soft hyphen)
+# steer display, and exporters scatter them (Arabic records carry runs of U+202A); left in,
+# they hide ISBD punctuation from trimming and make a subfield of nothing look like data.
+# ZWNJ and ZWJ between two letters shape Persian, Arabic and Indic words, and stay.
+_FORMAT = re.compile(r"[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+                     r"\u2066-\u206f\ufeff\ufff9-\ufffb]")
+_JOINER = re.compile(r"(?<![^\W\d_])[\u200c\u200d]|[\u200c\u200d](?![^\W\d_])")
+
+
+def visible(text: str) -> str:
+    """A value without format characters (the raw record keeps them)."""
+    if text.isascii():
+        return text
+    if _FORMAT.search(text) is None:
+        return text
+    text = _JOINER.sub("", text)  # joiners not between letters go with the rest
+    return _FORMAT.sub(lambda m: m.group(0) if m.group(0) in "\u200c\u200d" else "", text)
 
 
 def strip_markers(text: str) -> str:
@@ -75,14 +97,14 @@ def strip_markers(text: str) -> str:
     return text
 
 
-_PUNCT = " /:;=,"
+_PUNCT = " /:;=,\u060c\u061b"  # with the Arabic comma and semicolon
 
 
 def clean(text: str | None) -> str | None:
     """Display text: markers removed, ISBD punctuation trimmed, spaces folded; '' is None."""
     if text is None:
         return None
-    text = " ".join(strip_markers(text).split()).rstrip(_PUNCT)
+    text = " ".join(visible(strip_markers(text)).split()).rstrip(_PUNCT)
     if text.endswith(".") and not _keeps_period(text):
         text = text[:-1].rstrip(_PUNCT)
     return text or None
