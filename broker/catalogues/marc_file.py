@@ -4,10 +4,10 @@
 record once, and keeps a small inverted index per index of CONTRACTS section 3. A query
 tree (``broker.kernel.cql``) is evaluated against it: ``and``/``or``/``not``; ``=`` (a phrase when
 the term has several words), ``adj``, ``==`` (the whole field), ``all`` and ``any``; right
-truncation; year relations. Text is indexed as ``broker.search.rank.tokens`` sees it: Latin words
-casefolded, CJK runs as characters and bigrams. A longer CJK term or a phrase is found by
-its tokens first and then checked as adjacent text in the folded field, so ``中国经济``
-finds 中国经济发展 but not 中国的经济.
+truncation; year relations; ``cql.allRecords`` (every record). Text is indexed as
+``broker.search.rank.tokens`` sees it: Latin words casefolded, CJK runs as characters and
+bigrams. A longer CJK term or a phrase is found by its tokens first and then checked as
+adjacent text in the folded field, so ``中国经济`` finds 中国经济发展 but not 中国的经济.
 
 The protocol servers (connectors/sru/server.py, connectors/z3950/server.py) serve it
 through the ``Catalogue`` interface of ``connectors.catalogue``.
@@ -194,6 +194,8 @@ class LocalCatalogue:
         return self._clause(node)
 
     def _clause(self, clause: Clause) -> set[int]:
+        if clause.matches_all:  # cql.allRecords, Bib-1 _ALLRECORDS: a harvest
+            return set(range(len(self.records)))
         index, relation = clause.index, clause.relation
         if index not in INDEXES or index not in self.indexes:
             raise UnsupportedQuery(f"this library's catalogue cannot be searched by {index}")

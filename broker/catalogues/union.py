@@ -47,8 +47,8 @@ from collections import OrderedDict
 
 import pymarc
 
-from broker.kernel.cql import Node, to_cql
-from broker.kernel.errors import ConnectorError
+from broker.kernel.cql import Boolean, Node, to_cql
+from broker.kernel.errors import ConnectorError, UnsupportedQuery
 from broker.search import rank
 from broker.search.fanout import Broker
 from broker.search.merge import Cluster
@@ -97,7 +97,13 @@ class UnionCatalogue:
 
     async def search(self, query: Node) -> UnionResultSet:
         """Search the libraries to the end. Raises QueryError for a bad query and
-        ConnectorError (naming each library's reason) when no library answered."""
+        ConnectorError (naming each library's reason) when no library answered, and
+        UnsupportedQuery for ``cql.allRecords``."""
+        if _lists_everything(query):
+            # Every member's whole catalogue merged in one search is no search; and the
+            # members' connectors could not say it anyway. Harvesting is the way.
+            raise UnsupportedQuery("the union catalogue does not list all its records: "
+                                   "harvest the member libraries instead")
         text = to_cql(query)
         loop = asyncio.get_running_loop()
         now = time.monotonic()
@@ -200,6 +206,12 @@ class UnionResultSet:
         if new:
             self._order.extend(rank.order(new, "relevance", self.session.terms))
             self._placed.update(id(c) for c in new)
+
+
+def _lists_everything(node: Node) -> bool:
+    if isinstance(node, Boolean):
+        return _lists_everything(node.left) or _lists_everything(node.right)
+    return node.matches_all
 
 
 # --- one cluster as MARC ---------------------------------------------------------------------

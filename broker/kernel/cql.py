@@ -8,6 +8,14 @@ Indexes: any (default), title, author, subject, isbn, issn, publisher, year, cal
 Common context-set names are accepted for them (dc.title, bath.isbn, cql.serverChoice...),
 and our own balis.title etc. (the SRU front door's context set).
 Relations: ``=`` (and ``==``, ``adj``, ``all``, ``any``) on text; ``= < > <= >=`` on year.
+
+``cql.allRecords`` (any relation and term, as the cql context set defines it; also without
+its prefix) is the clause ``ALL_RECORDS_CLAUSE``: every record. Harvesters send it.
+Prefix maps (``> dc = "info:srw/cql-context-set/1/dc-v1.1" dc.title = x``, or
+``> "uri"`` for the default set) are honoured for the context sets of ``CONTEXT_SETS``;
+another identifier is a QueryError naming it. Sorting (``sortBy``) and relation modifiers
+are refused with messages that say so, so that a server can answer "unsupported" rather
+than "syntax error".
 """
 
 from __future__ import annotations
@@ -37,6 +45,29 @@ _RELATIONS = {"=", "==", "<", ">", "<=", ">=", "<>", "adj", "all", "any", "exact
               "within", "encloses"}
 BOOLEANS = ("and", "or", "not")
 
+# The index of the clause that matches every record (CQL's cql.allRecords). Not one of
+# INDEXES: a catalogue answers it by listing everything, not by looking anything up, and
+# a connector that has no way to say it to its member refuses it as an unknown index.
+ALL_RECORDS = "allrecords"
+_ALL_RECORDS_NAMES = frozenset({"cql.allrecords", "allrecords"})
+
+# Context sets a prefix map may name: prefix -> identifier (the SRU explain lists them).
+BALIS_CONTEXT_SET = "urn:balis-broker:cql-context-set:1.0"
+CONTEXT_SETS = {
+    "balis": BALIS_CONTEXT_SET,
+    "dc": "info:srw/cql-context-set/1/dc-v1.1",
+    "bath": "http://zing.z3950.org/cql/bath/2.0/",
+    "cql": "info:srw/cql-context-set/1/cql-v1.2",
+}
+# Every identifier we know, folded (``_set_key``), to its prefix: older versions of a set
+# name the same indexes.
+_KNOWN_SETS = {
+    **{identifier.lower().rstrip("/"): name for name, identifier in CONTEXT_SETS.items()},
+    "info:srw/cql-context-set/1/cql-v1.1": "cql",
+    "info:srw/cql-context-set/1/dc-v1.0": "dc",
+    "http://zing.z3950.org/cql/bath/1.1": "bath",
+}
+
 _TOKEN = re.compile(r"""
     \s*(?:
       (?P<quoted>"(?:[^"\\]|\\.)*"?)      # a quoted string (possibly unterminated)
@@ -61,6 +92,14 @@ class Clause:
     @property
     def is_phrase(self) -> bool:
         return len(self.words) > 1 and self.relation in ("=", "==", "adj")
+
+    @property
+    def matches_all(self) -> bool:
+        """CQL's ``cql.allRecords``: every record, whatever the term."""
+        return self.index == ALL_RECORDS
+
+
+ALL_RECORDS_CLAUSE = Clause(ALL_RECORDS, "=", "1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +154,9 @@ def parse(query: str) -> Node:
         raise QueryError("the query is longer than 2000 characters")
     parser = _Parser(_tokens(query))
     node = parser.query()
+    if parser.peek.kind == "word" and parser.peek.text.lower() == "sortby":
+        raise QueryError(f"sortBy is not supported (at position {parser.peek.pos + 1}): "
+                         "records come in the catalogue's own order")
     if parser.peek.kind != "end":
         raise QueryError(f"unexpected {parser.peek.text!r} at position {parser.peek.pos + 1}")
     return node
@@ -125,6 +167,8 @@ class _Parser:
         self.tokens = tokens
         self.i = 0
         self.depth = 0
+        # Prefix maps in force, innermost last: prefix -> context set ("" the default set).
+        self.scopes: list[dict[str, str]] = []
 
     @property
     def peek(self) -> _Tok:
@@ -136,6 +180,47 @@ class _Parser:
         return tok
 
     def query(self) -> Node:
+        """cqlQuery: optional prefix assignments, then clauses joined by booleans; the
+        prefixes hold for this query only (a parenthesis ends them)."""
+        scope = self._prefix_assignments()
+        if scope:
+            self.scopes.append(scope)
+        try:
+            return self._scoped_clause()
+        finally:
+            if scope:
+                self.scopes.pop()
+
+    def _prefix_assignments(self) -> dict[str, str]:
+        """``> prefix = "identifier"`` or ``> "identifier"`` (the default set), repeated."""
+        scope: dict[str, str] = {}
+        while self.peek.kind == "symbol" and self.peek.text == ">":
+            start = self.take()
+            prefix = ""
+            nxt = self.tokens[self.i + 1] if self.i + 1 < len(self.tokens) else None
+            if (self.peek.kind == "word" and nxt is not None and nxt.kind == "symbol"
+                    and nxt.text == "="):
+                prefix = self.take().text.lower()
+                self.take()
+            tok = self.take()
+            if tok.kind not in ("word", "quoted"):
+                raise QueryError(f"a context set identifier was expected at position "
+                                 f"{tok.pos + 1} (prefix map at position {start.pos + 1})")
+            identifier = tok.text[1:-1] if tok.kind == "quoted" else tok.text
+            known = _KNOWN_SETS.get(identifier.strip().lower().rstrip("/"))
+            if known is None:
+                raise QueryError(f"unknown context set '{identifier}' in a prefix map: "
+                                 f"this server knows {', '.join(CONTEXT_SETS.values())}")
+            scope[prefix] = known
+        return scope
+
+    def _context_set(self, prefix: str) -> str | None:
+        for scope in reversed(self.scopes):
+            if prefix in scope:
+                return scope[prefix]
+        return None
+
+    def _scoped_clause(self) -> Node:
         node = self.clause()
         while self.peek.kind == "word" and self.peek.text.lower() in BOOLEANS:
             op = self.take().text.lower()
@@ -171,6 +256,8 @@ class _Parser:
             if term_tok.kind not in ("word", "quoted"):
                 raise QueryError(f"a search term is missing after {relation!r} "
                                  f"at position {term_tok.pos + 1}")
+            if index == ALL_RECORDS:
+                return ALL_RECORDS_CLAUSE  # the term means nothing (cql.allRecords = 1)
             return _clause(index, relation, term_tok)
         if first.kind == "word" and first.text.lower() in BOOLEANS:
             raise QueryError(f"{first.text!r} at position {first.pos + 1} needs a search term "
@@ -181,18 +268,35 @@ class _Parser:
         tok = self.peek
         if tok.kind == "symbol" and tok.text in _RELATIONS:
             return True
-        # A word relation (title all "a b") only counts when a term follows it.
+        # A word relation (title all "a b") only counts when a term (or a relation
+        # modifier: title any/stem fish) follows it.
         nxt = self.tokens[self.i + 1] if self.i + 1 < len(self.tokens) else None
-        return (tok.kind == "word" and tok.text.lower() in _RELATIONS
-                and nxt is not None and nxt.kind in ("word", "quoted"))
+        return (tok.kind == "word" and tok.text.lower() in _RELATIONS and nxt is not None
+                and (nxt.kind in ("word", "quoted") or nxt.text == "/"))
 
     def _index(self, tok: _Tok) -> str:
         if tok.kind != "word":
             raise QueryError(f"an index name was expected at position {tok.pos + 1}")
-        name = tok.text.lower()
+        name = self._qualified(tok.text.lower())
+        if name in _ALL_RECORDS_NAMES:
+            return ALL_RECORDS
         name = INDEX_ALIASES.get(name, name)
         if name not in INDEXES:
             raise QueryError(f"unknown index {tok.text!r}: use one of {', '.join(INDEXES)}")
+        return name
+
+    def _qualified(self, name: str) -> str:
+        """The index name with its prefix as the prefix maps in force say (a name without
+        one: in the default set a map gave, when that set has the index)."""
+        prefix, dot, rest = name.partition(".")
+        if dot:
+            known = self._context_set(prefix)
+            return f"{known}.{rest}" if known else name
+        default = self._context_set("")
+        if default:
+            qualified = f"{default}.{name}"
+            if qualified in INDEX_ALIASES or qualified in _ALL_RECORDS_NAMES:
+                return qualified
         return name
 
     def _relation(self) -> str:
@@ -234,6 +338,8 @@ def to_cql(node: Node, index_names: dict[str, str] | None = None) -> str:
     names = index_names or {}
     if isinstance(node, Boolean):
         return f"({to_cql(node.left, names)} {node.op} {to_cql(node.right, names)})"
+    if node.matches_all:
+        return "cql.allRecords = 1"
     term = re.sub(r'([\\"*?^])', r"\\\1", node.term)
     star = "*" if node.truncated else ""
     index = names.get(node.index, node.index)

@@ -36,6 +36,7 @@ CONDITIONS: dict[int, Condition] = {
     6: Condition("Unsupported parameter value"),
     7: Condition("Mandatory parameter not supplied"),
     10: Condition("Query syntax error"),
+    15: Condition("Unsupported context set"),
     16: Condition("Unsupported index", "this field is not searchable here"),
     19: Condition("Unsupported relation"),
     20: Condition("Unsupported relation modifier"),
@@ -121,6 +122,8 @@ _QUERY_DIAGNOSTICS: tuple[tuple[re.Pattern[str], int], ...] = (
     (re.compile(r"^only right truncation is supported"), 28),
     (re.compile(r"^empty search term"), 27),
     (re.compile(r"^year must be a number"), 36),
+    (re.compile(r"^unknown context set '(?P<detail>.*?)' in a prefix map"), 15),
+    (re.compile(r"^sortBy is not supported"), 80),
 )
 
 

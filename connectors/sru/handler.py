@@ -11,7 +11,8 @@ explain
     ``dc``/``bath``/``cql`` names broker.kernel.cql accepts for them), the one record schema
     (MARCXML) and the paging limits.
 searchRetrieve
-    The reader's CQL (CONTRACTS section 3, parsed by broker.kernel.cql). ``startRecord``
+    The reader's CQL (CONTRACTS section 3, parsed by broker.kernel.cql; ``cql.allRecords``
+    and prefix maps naming the context sets we know included). ``startRecord``
     (default 1) and ``maximumRecords`` (default 10; more than 100 is silently capped at
     100, as SRU allows: a server may return fewer records than asked, and
     ``nextRecordPosition`` says where to go on). ``recordSchema``: ``marcxml``, its URI
@@ -23,14 +24,16 @@ Versions 1.1 and 1.2 answer in ``http://www.loc.gov/zing/srw/``, 2.0 in
 ``http://docs.oasis-open.org/ns/search-ws/sruResponse`` (element order as YAZ writes it).
 Without ``version`` a request that names an ``operation`` (a 1.x parameter) gets 1.2,
 any other 2.0. Unknown parameters are ignored (``x-`` extensions included); ``sortKeys``
-(80), ``stylesheet`` (110) and ``recordXPath`` (72) are refused rather than ignored,
-since ignoring them would silently change the answer.
+and ``sortBy`` (80, as is CQL's ``sortBy`` clause), ``stylesheet`` (110) and
+``recordXPath`` (72) are refused rather than ignored, since ignoring them would silently
+change the answer.
 
 Diagnostics: 1 general system error (an unexpected failure: logged with its traceback,
 never sent), 2 every member library failed (details name each one's reason), 4
 unsupported operation, 5 unsupported version (details: the highest we speak), 6 bad
 number or value, 7 missing query, 10 query syntax error (details: the parser's message),
-16 unsupported index, 19 unsupported relation, 20 relation modifier, 22 relation not
+15 a prefix map naming a context set we do not know, 16 unsupported index, 19
+unsupported relation, 20 relation modifier, 22 relation not
 valid for that index, 27 empty term, 28 masking other than right truncation, 36 term in
 the wrong form for its index (a year), 37 prox, 46 boolean modifier, 48 a query feature
 the catalogue cannot do, 61 startRecord past the end, 64 (per record) a record that

@@ -167,7 +167,9 @@ def retrieval(request: SruRequest) -> Retrieval:
         raise SruDiagnostic(6, "queryType", f"Unsupported parameter value: queryType "
                             f"{params['queryType']!r} (this server takes cql)")
     # Refused rather than ignored: ignoring them would silently change the answer.
-    for name, code in (("sortKeys", 80), ("stylesheet", 110), ("recordXPath", 72)):
+    # (sortBy as a parameter is not SRU, but clients that mean CQL's sortBy send it.)
+    for name, code in (("sortKeys", 80), ("sortBy", 80), ("stylesheet", 110),
+                       ("recordXPath", 72)):
         if params.get(name, "").strip():
             raise SruDiagnostic(code, params[name])
     start = _number(params, "startRecord", 1, 1)

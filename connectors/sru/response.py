@@ -12,13 +12,18 @@ from urllib.parse import urlsplit
 import pymarc
 from lxml import etree
 
-from broker.kernel.cql import INDEX_ALIASES, INDEXES, TEXT_RELATIONS, YEAR_RELATIONS
+from broker.kernel.cql import (
+    CONTEXT_SETS,
+    INDEX_ALIASES,
+    INDEXES,
+    TEXT_RELATIONS,
+    YEAR_RELATIONS,
+)
 from connectors.catalogue import Catalogue, ResultSet
 from connectors.sru.diagnostics import SruDiagnostic, diagnostic_element
 from connectors.sru.request import DEFAULT_MAXIMUM_RECORDS, MAXIMUM_RECORDS, Retrieval, SruRequest
 from connectors.sru.xml import (
     BALIS_NS,
-    CONTEXT_SETS,
     DIAGNOSTIC_SCHEMA,
     EXPLAIN_NS,
     EXPLAIN_SCHEMA,

@@ -26,14 +26,6 @@ MARCXML_SCHEMA = "info:srw/schema/1/marcxml-v1.1"
 DIAGNOSTIC_SCHEMA = "info:srw/schema/1/diagnostics-v1.1"
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 BALIS_NS = "urn:balis-broker:sru"  # our extraResponseData (each library's state)
-# The context set of the consortium's own indexes (CONTRACTS section 3).
-BALIS_CONTEXT_SET = "urn:balis-broker:cql-context-set:1.0"
-CONTEXT_SETS = {
-    "balis": BALIS_CONTEXT_SET,
-    "dc": "info:srw/cql-context-set/1/dc-v1.1",
-    "bath": "http://zing.z3950.org/cql/bath/2.0/",
-    "cql": "info:srw/cql-context-set/1/cql-v1.2",
-}
 PRECISION = "info:srw/vocabulary/resultCountPrecision/1/"
 
 _XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

@@ -4,13 +4,17 @@ The mirror of ``rpn.py``, which writes the reader's tree as RPN, and on its Bib-
 vocabulary. A query the tree cannot say (proximity, an unknown use attribute...) or that is
 not well formed is a ``Bib1`` diagnostic for the client, and the association goes on; only
 BER that is not what the standard says (an INTEGER of kilobytes) is a ProtocolError.
+
+The string use attribute ``_ALLRECORDS`` (``@attr 1=_ALLRECORDS``, Zebra's, which YAZ's CQL
+mapping and our harvests send for ``cql.allRecords``) is the clause matching every record,
+whatever its term (harvests send an empty one) and relation (103, "always matches").
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from broker.kernel.cql import Boolean, Clause, Node
+from broker.kernel.cql import ALL_RECORDS_CLAUSE, Boolean, Clause, Node
 from broker.kernel.errors import ProtocolError
 from connectors.z3950 import ber
 from connectors.z3950.apdu import BIB1_ATTRIBUTES, dotted
@@ -40,6 +44,7 @@ YEAR_RELATIONS = {value: relation for relation, value in RELATIONS.items()}
 _OPERATORS = {value: op for op, value in OPERATORS.items()}
 _WORD_LISTS = {6, 105, 106}  # word list, free-form text, document text: every word
 _NUMERIC = {4: ("year",), 5: ("year",), 109: ("year", "isbn", "issn")}  # year, date, numeric
+ALL_RECORDS_USE = "_ALLRECORDS"
 
 
 def read_query(query: ber.Node, decode: Callable[[bytes], str],
@@ -124,6 +129,7 @@ def _clause(node: ber.Node, decode: Callable[[bytes], str]) -> Clause:
     if attributes is None or term_node is None:
         raise Bib1(108, "a term without its attribute list or term")
     attrs: dict[int, int] = {}
+    all_records = False
     for element in attributes.children:
         kind, value = element.context(120), element.context(121)
         attribute_set = element.context(1)
@@ -132,8 +138,16 @@ def _clause(node: ber.Node, decode: Callable[[bytes], str]) -> Clause:
         if kind is None:
             raise Bib1(108, "attribute without its type")
         if value is None:
+            text = _complex_string(element.context(224))
+            if small_int(kind) == USE and text is not None and text.upper() == ALL_RECORDS_USE:
+                all_records = True
+                continue
+            if small_int(kind) == USE and text:
+                raise Bib1(114, text)  # another string use attribute (a Zebra index name)
             raise Bib1(1024, f"complex value of attribute type {small_int(kind)}")
         attrs[small_int(kind)] = small_int(value)
+    if all_records:
+        return ALL_RECORDS_CLAUSE
     if term_node.is_(CONTEXT, 45) or term_node.is_(CONTEXT, 216):
         term = decode(term_node.as_bytes()).strip()
     elif term_node.is_(CONTEXT, 215):
@@ -143,6 +157,16 @@ def _clause(node: ber.Node, decode: Callable[[bytes], str]) -> Clause:
     if not term:
         raise Bib1(125, "empty term")
     return attributes_to_clause(attrs, term)
+
+
+def _complex_string(node: ber.Node | None) -> str | None:
+    """ComplexAttribute ::= SEQUENCE { list [1] IMPLICIT SEQUENCE OF StringOrNumeric, ... }
+    StringOrNumeric ::= CHOICE { string [1] IMPLICIT InternationalString, numeric [2] ... }
+    The one string of a complex value (``@attr 1=_ALLRECORDS``); None for anything else."""
+    items = node.context(1) if node is not None else None
+    if items is None or len(items.children) != 1 or not items.children[0].is_(CONTEXT, 1):
+        return None
+    return items.children[0].as_bytes().decode("utf-8", "replace").strip()
 
 
 def attributes_to_clause(attrs: dict[int, int], term: str) -> Clause:

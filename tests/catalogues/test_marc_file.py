@@ -212,6 +212,21 @@ def test_an_index_the_catalogue_does_not_have():
         asyncio.run(catalogue.search(parse("callnumber=F124")))
 
 
+@pytest.mark.parametrize("query", ["cql.allRecords=1", "cql.allRecords = 1", "allRecords=1",
+                                   'CQL.ALLRECORDS = ""'])
+def test_all_records_is_every_record_in_file_order(catalogue, query):
+    """What a harvest sends (broker.kernel.consortium.DEFAULT_ALL_RECORDS["sru"])."""
+    assert numbers(catalogue, query) == [int(r["001"].data) for r in RECORDS]
+
+
+def test_all_records_combines_and_ignores_the_index_limit(catalogue):
+    every = [int(r["001"].data) for r in RECORDS]
+    assert numbers(catalogue, "cql.allRecords=1 not 中国") == [
+        n for n in every if n not in numbers(catalogue, "中国")]
+    limited = LocalCatalogue(RECORDS[:2], name="x", indexes=("title",))
+    assert numbers(limited, "cql.allRecords=1") == every[:2]
+
+
 def test_terms_with_nothing_searchable_find_nothing(catalogue):
     assert numbers(catalogue, 'title="—"') == []
 

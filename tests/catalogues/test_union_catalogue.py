@@ -20,7 +20,7 @@ from peers.fixtures import PROBES
 from broker.catalogues.union import UnionCatalogue, cluster_marc
 from broker.kernel.config import loads
 from broker.kernel.cql import parse
-from broker.kernel.errors import ConnectorError
+from broker.kernel.errors import ConnectorError, UnsupportedQuery
 from broker.search.fanout import Broker
 from broker.search.merge import Merger
 from connectors.catalogue import Catalogue
@@ -304,3 +304,18 @@ def test_holding_field():
     assert [(s.code, s.value) for s in field.subfields] == [
         ("a", "bupt"), ("b", "中文书库"), ("h", "I242.4/3"), ("p", "0123456"),
         ("z", "on_loan"), ("z", "due 2024-05-01")]
+
+
+def test_all_records_is_refused_with_a_reason_not_asked_of_every_member(zebra):
+    async def run():
+        async with Broker(consortium(za(zebra), zb(zebra))) as broker:
+            union = UnionCatalogue(broker)
+            with pytest.raises(UnsupportedQuery, match="harvest the member libraries"):
+                await union.search(parse("cql.allRecords=1 not title=perl"))
+            status, _, body = await handle({"query": "cql.allRecords = 1"}, union,
+                                           base_url="http://h/sru", database="sru")
+            assert not broker.store.live()  # no member was asked
+            return status, body
+    status, body = asyncio.run(run())
+    (diag,) = parse_response(body).diagnostics
+    assert status == 200 and diag.code == 48

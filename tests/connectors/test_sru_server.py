@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import shutil
 import urllib.error
 import urllib.parse
@@ -21,8 +22,9 @@ import pytest
 from lxml import etree
 from peers.catalogues import LoopThread, MemoryCatalogue, MemoryResultSet, yaz_client_sru
 
+from broker.catalogues.marc_file import LocalCatalogue
 from broker.kernel.config import loads
-from broker.kernel.cql import parse
+from broker.kernel.cql import ALL_RECORDS_CLAUSE, parse, to_cql
 from broker.kernel.errors import ConnectorError, Diagnostic, QueryError, UnsupportedQuery
 from connectors.sru.client import SruConnector, parse_response
 from connectors.sru.diagnostics import query_diagnostic
@@ -374,12 +376,46 @@ def test_our_connector_reports_the_missing_database(server):
     ("title=a*b", 28), ("title=pe?l", 28), ('title=""', 27), ("year=19x", 36),
     ("year=2000*", 36), ("(a", 10), ("a)", 10), ("=a", 10), ("title=", 10), ("and", 10),
     ('"abc', 10), ("a " * 1001, 10),
+    ("dc.title any/stem fish", 20), ("title all/relevant fish", 20),
+    ("title=fish sortBy dc.date/sort.descending", 80), ("fish sortby title", 80),
+    ('> x = "urn:nosuch" x.title = fish', 15), ('> "urn:nosuch" title = fish', 15),
+    ("> = fish", 10),
 ])
 def test_each_parser_message_has_its_diagnostic(query, code):
     """Pins broker.kernel.cql's messages to SRU codes: a reworded message fails here."""
     with pytest.raises(QueryError) as caught:
         parse(query)
     assert query_diagnostic(caught.value).code == code, str(caught.value)
+
+
+DC = "info:srw/cql-context-set/1/dc-v1.1"
+
+
+@pytest.mark.parametrize(("query", "same_as"), [
+    (f'> dc = "{DC}" dc.title = perl', "title = perl"),
+    (f'> d = "{DC}" d.creator = wall and d.title = perl', "author = wall and title = perl"),
+    (f'> "{DC}" creator = wall', "author = wall"),
+    (f'> "{DC}" title = perl', "title = perl"),  # ours when the set has no such index
+    (f'(> d = "{DC}" d.title = perl) or title = x', "title = perl or title = x"),
+    (f'> c = "{DC.upper()}/" c.subject = x', "subject = x"),
+    ("> b = 'urn:balis-broker:cql-context-set:1.0' b.isbn = 1".replace("'", '"'),
+     "isbn = 1"),
+])
+def test_prefix_maps_of_context_sets_we_know(query, same_as):
+    assert parse(query) == parse(same_as)
+
+
+def test_a_prefix_holds_only_inside_its_parentheses():
+    with pytest.raises(QueryError, match=r"unknown index 'd\.title'"):
+        parse(f'(> d = "{DC}" d.title = perl) or d.title = x')
+
+
+@pytest.mark.parametrize("query", ["cql.allRecords=1", "cql.allRecords = 1",
+                                   "CQL.allrecords = x", "allRecords=1",
+                                   '> c = "info:srw/cql-context-set/1/cql-v1.1" c.allRecords=1'])
+def test_all_records_is_one_clause(query):
+    assert parse(query) == ALL_RECORDS_CLAUSE and ALL_RECORDS_CLAUSE.matches_all
+    assert parse(to_cql(parse(query))) == ALL_RECORDS_CLAUSE
 
 
 class _Failing:
@@ -459,3 +495,45 @@ def test_yaz_client_gets_the_same_answer(server, transport, database, query, hit
 def test_yaz_client_sees_our_diagnostics(server):
     output = yaz_client_sru(server.url("marc21"), ["sru get 1.2", "find nosuch=perl"])
     assert "16" in output and "nosuch" in output, output
+
+
+@pytest.fixture(scope="module")
+def local_server(marc_data, loop_thread):
+    """A LocalCatalogue (what the demo's SRU members serve) behind our SRU server."""
+    catalogue = LocalCatalogue(marc_data / "pymarc" / "test.dat", name="local")
+    sru = SruServer({"local": catalogue})
+    loop_thread.run(sru.start())
+    yield sru, len(catalogue)
+    loop_thread.run(sru.close())
+
+
+@needs_yaz
+@pytest.mark.parametrize("transport", [["sru get 1.2"], ["sru post 1.1"], ["sru get 2.0"]])
+def test_yaz_client_harvests_with_all_records(local_server, transport):
+    sru, size = local_server
+    output = yaz_client_sru(sru.url("local"), [*transport, "find cql.allRecords=1",
+                                                f"show {size}"])
+    assert f"Number of hits: {size}" in output, output
+    assert f"pos={size} schema=info:srw/schema/1/marcxml-v1.1" in output, output
+
+
+@needs_yaz
+def test_yaz_client_gets_unsupported_not_syntax_error(local_server):
+    sru, _ = local_server
+    finds = ["find title=perl sortBy dc.date/sort.descending", "find dc.title any/stem perl",
+             'find > x = "urn:nosuch" x.title = perl',
+             f'find > d = "{DC}" d.title = perl']
+    output = yaz_client_sru(sru.url("local"), ["sru get 1.2", *finds])
+    codes = re.findall(r"SRW diagnostic info:srw/diagnostic/1/(\d+)", output)
+    assert codes == ["80", "20", "15"], output
+    assert "syntax error" not in output.lower(), output
+    assert output.rstrip().count("Number of hits:") == 4, output
+    last = output.split("Received SRW SearchRetrieve Response")[-1]
+    assert "Number of hits: 9" in last and "diagnostic" not in last, output  # prefix map
+
+
+def test_sort_keys_and_a_sortby_parameter_are_refused(local_server):
+    sru, _ = local_server
+    for name in ("sortKeys", "sortBy"):
+        _, body = get(sru.url("local"), query="title=perl", **{name: "title"})
+        assert diagnostic_of(body) == (80, "title")

@@ -18,14 +18,16 @@ import random
 import re
 import socket
 import threading
+from pathlib import Path
 
 import pymarc
 import pytest
 from peers.servers import yaz_client_fetch, yaz_client_hits, yaz_client_run
 
+from broker.catalogues.marc_file import LocalCatalogue
 from broker.kernel.config import ConnectorConfig, Library
-from broker.kernel.consortium import MarcFormat
-from broker.kernel.cql import Boolean, Clause, Node, parse
+from broker.kernel.consortium import DEFAULT_ALL_RECORDS, MarcFormat
+from broker.kernel.cql import ALL_RECORDS_CLAUSE, Boolean, Clause, Node, parse
 from broker.kernel.errors import (
     Diagnostic,
     ProtocolError,
@@ -33,12 +35,13 @@ from broker.kernel.errors import (
     Unreachable,
     UnsupportedQuery,
 )
+from broker.kernel.pqf import parse_pqf
 from connectors.z3950 import apdu, ber, pdu, server_pdu, server_rpn
 from connectors.z3950.ber import CONTEXT
 from connectors.z3950.client import Z3950Client
 from connectors.z3950.connector import Z3950Connector
 from connectors.z3950.diagnostics import Bib1
-from connectors.z3950.rpn import _expand, encode_query, to_pqf
+from connectors.z3950.rpn import _expand, encode_pqf, encode_query, to_pqf
 from connectors.z3950.server import Z3950Server
 from marc import normalize, read_bytes, read_file
 from marc.normalization.text import isbn13, issn
@@ -279,6 +282,55 @@ def test_queries_we_cannot_run_are_diagnostics(query, code):
     with pytest.raises(Bib1) as caught:
         server_rpn.read_query(query, bytes.decode, lambda name: None)
     assert caught.value.code == code
+
+
+@pytest.mark.parametrize("pqf", [DEFAULT_ALL_RECORDS["z3950"], "@attr 1=_ALLRECORDS x",
+                                 '@attr 1=_allrecords @attr 2=103 @attr 4=1 ""'])
+def test_all_records_use_attribute_is_every_record(pqf):
+    query = ber.decode(encode_pqf(parse_pqf(pqf), "utf-8"))
+    assert server_rpn.read_query(query, bytes.decode, lambda name: None) == ALL_RECORDS_CLAUSE
+    both = ber.decode(encode_pqf(parse_pqf(f"@not {pqf} @attr 1=4 perl"), "utf-8"))
+    assert server_rpn.read_query(both, bytes.decode, lambda name: None) == Boolean(
+        "not", ALL_RECORDS_CLAUSE, Clause("title", "=", "perl"))
+
+
+def test_another_string_use_attribute_is_an_unsupported_use():
+    query = ber.decode(encode_pqf(parse_pqf("@attr 1=_NOSUCH x"), "utf-8"))
+    with pytest.raises(Bib1) as caught:
+        server_rpn.read_query(query, bytes.decode, lambda name: None)
+    assert (caught.value.code, caught.value.addinfo) == (114, "_NOSUCH")
+
+
+@pytest.fixture(scope="module")
+def local_served(marc_data):
+    """A LocalCatalogue, as the demo's Z39.50 members serve it, behind our server."""
+    catalogue = LocalCatalogue(marc_data / "pymarc" / "test.dat", name="local")
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    server = Z3950Server({"local": catalogue})
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+    yield server, len(catalogue)
+    asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
+
+
+YAZ_CQL_MAP = Path("/usr/share/yaz/etc/pqf.properties")  # YAZ's CQL -> Bib-1 mapping
+
+
+@pytest.mark.parametrize("commands", [
+    [f"find {DEFAULT_ALL_RECORDS['z3950']}"],
+    pytest.param([f"set_cqlfile {YAZ_CQL_MAP}", "querytype cql2rpn", "find cql.allRecords=1"],
+                 marks=pytest.mark.skipif(not YAZ_CQL_MAP.exists(),
+                                          reason="YAZ's pqf.properties not installed")),
+])
+def test_yaz_client_gets_every_record_with_allrecords(local_served, commands):
+    server, size = local_served
+    output = yaz_client_run(HOST, server.port, "local", [*commands, f"show {size}"])
+    assert f"Number of hits: {size}" in output, output
+    assert "Records: 1" in output and "Diagnostic" not in output, output
 
 
 # --- requests taken apart by hand: what is missing is a ProtocolError, never a crash ------

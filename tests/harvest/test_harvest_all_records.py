@@ -1,0 +1,63 @@
+"""``balis harvest --all`` with each protocol's default all_records query
+(broker.kernel.consortium.DEFAULT_ALL_RECORDS: ``cql.allRecords=1`` over SRU, Bib-1
+``@attr 1=_ALLRECORDS @attr 2=103 ""`` over Z39.50) against our own SRU and Z39.50 servers
+over LocalCatalogue: what the demo consortium's members are. Every member is harvested
+whole; a member nobody listens for fails, and is named."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from harvest_helpers import balis, write_config
+from peers.catalogues import LoopThread
+
+from broker.catalogues.marc_file import LocalCatalogue
+from connectors.sru.server import SruServer
+from connectors.z3950.server import Z3950Server
+from marc import read_bytes
+
+
+@pytest.fixture(scope="module")
+def members(marc_data):
+    sources = {"sru21": marc_data / "pymarc" / "test.dat",
+               "z21": marc_data / "marc4j" / "summerland.mrc",
+               "zuni": marc_data / "derived" / "bnu_cnmarc.utf8.iso"}
+    catalogues = {name: LocalCatalogue(path, name=name) for name, path in sources.items()}
+    thread = LoopThread()
+    sru = SruServer({"sru21": catalogues["sru21"]})
+    z3950 = Z3950Server({"z21": catalogues["z21"], "zuni": catalogues["zuni"]})
+    thread.run(sru.start())
+    thread.run(z3950.start())
+    with socket.socket() as probe:  # a port nobody listens on: the "down" member
+        probe.bind(("127.0.0.1", 0))
+        down = probe.getsockname()[1]
+    config = {"sru21": ("sru", sru.url("sru21")),
+              "z21": ("z3950", f"z3950://127.0.0.1:{z3950.port}/z21"),
+              "zuni": ("z3950", f"z3950://127.0.0.1:{z3950.port}/zuni"),
+              "down": ("z3950", f"z3950://127.0.0.1:{down}/down")}
+    yield config, catalogues
+    thread.run(sru.close())
+    thread.run(z3950.close())
+    thread.close()
+
+
+def test_harvest_all_gets_every_record_of_every_live_member(members, tmp_path):
+    config, catalogues = members
+    path = write_config(tmp_path / "libraries.yaml", config)
+    out = tmp_path / "out"
+    done = balis("harvest", "--all", "--config", path, "--out", str(out), "-q",
+                 "--chunk", "7", timeout=180)
+    assert done.returncode == 1, done.stderr  # the down member failed
+    assert "3 of 4 members harvested" in done.stderr + done.stdout, done.stderr
+    assert "failed: down" in done.stderr + done.stdout, done.stderr
+    for name, catalogue in catalogues.items():
+        data = (out / f"{name}.mrc").read_bytes()
+        records = [entry.record for entry in read_bytes(data)]
+        assert len(records) == len(catalogue) > 0, name
+        assert all(record is not None for record in records), name
+        assert _ids(records) == _ids(catalogue.records), name  # all of them, in order
+
+
+def _ids(records) -> list[str | None]:
+    return [record["001"].data if record["001"] else None for record in records]
