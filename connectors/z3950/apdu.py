@@ -19,9 +19,16 @@ INIT_REQUEST, INIT_RESPONSE = 20, 21
 SEARCH_REQUEST, SEARCH_RESPONSE = 22, 23
 PRESENT_REQUEST, PRESENT_RESPONSE = 24, 25
 CLOSE = 48
-APDU_NAMES = {20: "initRequest", 22: "searchRequest", 24: "presentRequest",
-              26: "deleteResultSetRequest", 35: "scanRequest", 43: "sortRequest",
-              46: "extendedServicesRequest", 48: "close"}
+APDU_NAMES = {20: "initRequest", 21: "initResponse", 22: "searchRequest",
+              23: "searchResponse", 24: "presentRequest", 25: "presentResponse",
+              26: "deleteResultSetRequest", 27: "deleteResultSetResponse",
+              28: "accessControlRequest", 29: "accessControlResponse",
+              30: "resourceControlRequest", 31: "resourceControlResponse",
+              32: "triggerResourceControlRequest", 33: "resourceReportRequest",
+              34: "resourceReportResponse", 35: "scanRequest", 36: "scanResponse",
+              43: "sortRequest", 44: "sortResponse", 45: "segmentRequest",
+              46: "extendedServicesRequest", 47: "extendedServicesResponse", 48: "close",
+              49: "duplicateDetectionRequest", 50: "duplicateDetectionResponse"}
 
 Z3950 = (1, 2, 840, 10003)
 BIB1_ATTRIBUTES = (*Z3950, 3, 1)
@@ -37,9 +44,11 @@ SYNTAX = {
     "xml": (*Z3950, 5, 109, 10),
 }
 
-# Options ::= BIT STRING { search (0), present (1), delSet (2), ..., namedResultSets (14),
-#   ..., negotiation (17), ... }     ProtocolVersion ::= BIT STRING { v1 (0), v2 (1), v3 (2) }
-OPTION_SEARCH, OPTION_PRESENT, OPTION_NAMED_RESULT_SETS, OPTION_NEGOTIATION = 0, 1, 14, 17
+# Options ::= BIT STRING { search (0), present (1), delSet (2), ..., scan (7), sort (8),
+#   ..., namedResultSets (14), ..., negotiation (17), ... }
+# ProtocolVersion ::= BIT STRING { v1 (0), v2 (1), v3 (2) }
+OPTION_SEARCH, OPTION_PRESENT, OPTION_DELETE_SET, OPTION_SCAN, OPTION_SORT = 0, 1, 2, 7, 8
+OPTION_NAMED_RESULT_SETS, OPTION_NEGOTIATION = 14, 17
 
 
 def dotted(value: tuple[int, ...]) -> str:

@@ -3,8 +3,10 @@
 Its state (initialised, UTF-8 negotiated, the sizes agreed), its named result sets (the
 oldest dropped beyond the server's ``max_result_sets``), and the answers: Init, Search
 (records piggybacked as the client's set bounds ask), Present in the chunks the client's
-message sizes allow, Close. A ``Bib1`` raised while answering becomes that answer's
-diagnostic; a ProtocolError or timeout ends the association with a Close saying why.
+message sizes allow, Delete, Close, and the refusals of ``server_services`` (Scan,
+Sort...: a response with a diagnostic, never a Close). A ``Bib1`` raised while answering
+becomes that answer's diagnostic; a ProtocolError or timeout ends the association with a
+Close saying why.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from broker.kernel.errors import ConnectorError, ProtocolError, QueryError, Unsu
 from connectors.catalogue import Catalogue, ResultSet
 from connectors.z3950 import apdu, ber
 from connectors.z3950 import server_pdu as spdu
+from connectors.z3950 import server_services as services
 from connectors.z3950.diagnostics import Bib1
 from connectors.z3950.server_records import catalogue_encoding, encode_record, record_syntax
 from connectors.z3950.server_rpn import read_query
@@ -35,7 +38,11 @@ FETCH_CHUNK = 50  # records asked of the catalogue at a time
 MAX_PRESENT = 1000  # records in one response at most (partial-3 beyond)
 _READ_SIZE = 64 * 1024
 LINGER = 2.0  # seconds to wait for a closing client
+# Scan and Sort are offered because they are answered (a response with Bib-1 1025, "not
+# supported for this database"): clients such as yaz-client send neither to a target that
+# does not offer it, and the answer leaves the association and its result sets alone.
 _SUPPORTED_OPTIONS = frozenset({apdu.OPTION_SEARCH, apdu.OPTION_PRESENT,
+                                apdu.OPTION_DELETE_SET, apdu.OPTION_SCAN, apdu.OPTION_SORT,
                                 apdu.OPTION_NAMED_RESULT_SETS})
 
 
@@ -149,7 +156,35 @@ class Association:
         if tag == apdu.CLOSE:
             logger.debug("%s closes the association", self.peer)
             return apdu.close(0), True
+        refused = self._refusal(tag, node)
+        if refused is not None:
+            logger.info("%s: %s refused with a diagnostic", self.peer, name)
+            return refused, False
         raise ProtocolError(f"{name} is not supported by this server")
+
+    def _refusal(self, tag: int | None, node: ber.Node) -> bytes | None:
+        """The answer to a request the standard lets us answer without doing it (or, for
+        Delete, by doing it): the association and its result sets live on."""
+        if tag == services.DELETE_REQUEST:
+            return self._delete(services.read_delete_request(node))
+        if tag == services.SCAN_REQUEST:
+            return services.scan_refused(node)
+        if tag == services.SORT_REQUEST:
+            request = services.read_sort_request(node)
+            return services.sort_refused(request, request.output in self.sets)
+        if tag == services.ES_REQUEST:
+            return services.extended_services_refused(node)
+        if tag == services.DUPLICATE_REQUEST:
+            return services.duplicate_detection_refused(node)
+        return None
+
+    def _delete(self, request: services.DeleteRequest) -> bytes:
+        if request.function == "all":
+            self.sets.clear()
+            return services.delete_response(request, {})
+        statuses = {name: services.DELETED if self.sets.pop(name, None) is not None
+                    else services.NO_SUCH_SET for name in request.names}
+        return services.delete_response(request, statuses)
 
     def _init(self, node: ber.Node) -> bytes:
         request = spdu.read_init_request(node)

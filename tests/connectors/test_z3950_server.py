@@ -465,6 +465,24 @@ def test_yaz_client_sees_bib1_diagnostics(served, db, commands, code, addinfo):
     assert "Number of hits: 9" in output[found.end():]
 
 
+def test_yaz_client_keeps_its_result_sets_after_scan_and_sort(served):
+    """Scan and Sort are refused with their own responses and Bib-1 1025, not a Close:
+    the result set searched before them is still there to present, and Delete works."""
+    output = yaz_client_run(HOST, served.port, "marc21", [
+        "find @attr 1=4 perl", "scan @attr 1=4 perl", "sort 1=4 i", "show 1+2",
+        "delete 1", "delete nosuch", "show 1+1"])
+    assert "Options: search present delSet scan sort namedResultSets" in output, output
+    assert "Scan returned code 6" in output, output  # scanStatus failure
+    assert "Received SortResponse: status=failure" in output, output
+    assert output.count("[1025] Service not supported for this database") == 2, output
+    assert "v2 addinfo 'scan'" in output and "v2 addinfo 'sort'" in output, output
+    after = output[output.index("Received SortResponse"):]
+    assert "Records: 2" in after and "nextResultSetPosition = 3" in after, output
+    assert "Got deleteResultSetResponse status=0" in after, output
+    assert "Got deleteResultSetResponse status=9\nnosuch status=1" in after, output
+    assert "[30] Specified result set does not exist -- v2 addinfo '1'" in after, output
+
+
 # --- our own client -----------------------------------------------------------------------
 
 
@@ -679,6 +697,59 @@ def test_named_result_sets_replace_and_piggyback(served, catalogues):
     asyncio.run(run())
 
 
+def _part(node: ber.Node, *path: int) -> ber.Node:
+    """The [n] inside the [m] ... of a response, which must be there."""
+    for number in path:
+        found = node.context(number)
+        assert found is not None, (node, number)
+        node = found
+    return node
+
+
+def _diagnostic_codes(node: ber.Node) -> list[int]:
+    """The conditions of a SEQUENCE OF DiagRec (defaultFormat)."""
+    return [rec.children[1].as_int() for rec in node.children]
+
+
+def test_refused_services_are_answered_and_sets_live_on(served):
+    """Every request the standard gives a response gets that response, a failure with a
+    Bib-1 diagnostic, and the association with its result sets goes on."""
+    ref = ber.octets(b"r1", CONTEXT, 2)
+
+    async def run():
+        raw = await Raw.connect(served.port)
+        await raw.init()
+        assert pdu.read_search_response(await raw.ask(_search_request(b"a", "perl"))).hits == 10
+        scan = await raw.ask(ber.seq(CONTEXT, 35, [ref, ber.integer(20, CONTEXT, 6)]))
+        assert scan.is_(CONTEXT, 36) and _part(scan, 2).as_bytes() == b"r1"
+        assert (_part(scan, 4).as_int(), _part(scan, 5).as_int()) == (6, 0)
+        assert _diagnostic_codes(_part(scan, 7, 2)) == [1025]
+        names = ber.seq(CONTEXT, 3, [ber.octets(b"a")])
+        for output, status in ((b"a", 3), (b"sorted", 4)):  # unchanged / none
+            sort = await raw.ask(ber.seq(CONTEXT, 43, [ref, names,
+                                                       ber.octets(output, CONTEXT, 4)]))
+            assert sort.is_(CONTEXT, 44) and _part(sort, 2).as_bytes() == b"r1"
+            assert (_part(sort, 3).as_int(), _part(sort, 4).as_int()) == (2, status)
+            assert _diagnostic_codes(_part(sort, 5)) == [1025]
+        es = await raw.ask(ber.seq(CONTEXT, 46, [ref, ber.integer(1, CONTEXT, 3)]))
+        assert es.is_(CONTEXT, 47) and _part(es, 3).as_int() == 3
+        assert _diagnostic_codes(_part(es, 4)) == [221]
+        dedup = await raw.ask(ber.seq(CONTEXT, 49, [ref]))
+        assert dedup.is_(CONTEXT, 50) and _part(dedup, 3).as_int() == 1
+        assert _diagnostic_codes(_part(dedup, 5)) == [1025]
+        after = pdu.read_present_response(await raw.ask(_present(b"a", 1, 10)), 1)
+        assert after.returned == 10 and after.status == 0
+        # Delete all: every set gone, the association still there.
+        gone = await raw.ask(ber.seq(CONTEXT, 26, [ref, ber.integer(1, CONTEXT, 32)]))
+        assert gone.is_(CONTEXT, 27) and _part(gone, 0).as_int() == 0
+        missing = pdu.read_present_response(await raw.ask(_present(b"a", 1, 1)), 1)
+        assert [d.code for d in missing.diagnostics] == [30]
+        assert pdu.read_search_response(await raw.ask(_search_request(b"a", "perl"))).hits == 10
+        await raw.close()
+
+    asyncio.run(run())
+
+
 def test_message_sizes_are_respected(served):
     async def run():
         raw = await Raw.connect(served.port)
@@ -761,8 +832,10 @@ INIT = pdu.init_request(message_size=1 << 20, record_size=1 << 20, charset_propo
     ([], _search_request(b"a", "perl"),
      "protocol error: the first request must be Init, not searchRequest"),
     ([INIT], INIT, "protocol error: Init again"),
-    ([INIT], ber.seq(CONTEXT, 35, [ber.integer(1)]),
-     "protocol error: scanRequest is not supported"),
+    ([INIT], ber.seq(CONTEXT, 33, [ber.integer(1)]),
+     "protocol error: resourceReportRequest is not supported"),
+    ([INIT], ber.seq(CONTEXT, 25, [ber.integer(1)]),
+     "protocol error: presentResponse is not supported"),
     ([INIT], ber.seq(CONTEXT, 99, []), "protocol error: [99] is not supported"),
     ([INIT], b"\x94\x00", "protocol error: not a Z39.50 request (first byte 0x94)"),
     ([INIT], ber.seq(CONTEXT, apdu.PRESENT_REQUEST, [ber.integer(1, CONTEXT, 30)]),
