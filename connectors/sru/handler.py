@@ -8,16 +8,19 @@ end's ``GET /sru`` share it. Operations:
 explain
     A ZeeRex 2.0 record: server info, the database, our indexes (``any title author
     subject isbn issn publisher year callnumber`` in the ``balis`` context set, plus the
-    ``dc``/``bath``/``cql`` names broker.kernel.cql accepts for them), the one record schema
-    (MARCXML) and the paging limits.
+    ``dc``/``bath``/``cql`` names broker.kernel.cql accepts for them), the record schemas
+    (MARCXML, Dublin Core, MODS) and the paging limits.
 searchRetrieve
     The reader's CQL (CONTRACTS section 3, parsed by broker.kernel.cql; ``cql.allRecords``
     and prefix maps naming the context sets we know included). ``startRecord``
     (default 1) and ``maximumRecords`` (default 10; more than 100 is silently capped at
     100, as SRU allows: a server may return fewer records than asked, and
-    ``nextRecordPosition`` says where to go on). ``recordSchema``: ``marcxml``, its URI
-    ``info:srw/schema/1/marcxml-v1.1`` or the MARC21 slim namespace; anything else is
-    diagnostic 66, never a substitute. ``recordPacking`` ``xml``/``string`` (1.1, 1.2),
+    ``nextRecordPosition`` says where to go on). ``recordSchema`` (default MARCXML):
+    ``marcxml`` (``info:srw/schema/1/marcxml-v1.1``), ``dc``
+    (``info:srw/schema/1/dc-v1.1``, ``srw_dc:dc``) or ``mods``
+    (``info:srw/schema/1/mods-v3.6``), by short name, identifier or namespace; DC and MODS
+    are our own mappings from the normalized record (connectors/sru/schemas.py). Anything
+    else is diagnostic 66, never a substitute. ``recordPacking`` ``xml``/``string`` (1.1, 1.2),
     ``recordXMLEscaping`` ``xml``/``string`` (2.0).
 
 Versions 1.1 and 1.2 answer in ``http://www.loc.gov/zing/srw/``, 2.0 in
@@ -126,4 +129,5 @@ async def _search_retrieve(request: SruRequest, catalogue: Catalogue) -> bytes:
             raise explained(2, str(exc), str(exc)) from None
         hits = max(result.hits, start + len(records) - 1)  # a union's estimate firms up
     flavour = getattr(catalogue, "flavour", "marc21")
-    return search_response(request, result, hits, records, wanted, flavour, diagnostics)
+    return search_response(request, result, hits, records, wanted, flavour, diagnostics,
+                           library=getattr(catalogue, "name", None))

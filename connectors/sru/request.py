@@ -14,13 +14,12 @@ from typing import Literal
 from lxml import etree
 
 from connectors.sru.diagnostics import SruDiagnostic
-from connectors.sru.xml import MARC_NS, MARCXML_SCHEMA, SOAP_NS, SRU_NS_1, SRU_NS_2, local_name
+from connectors.sru.schemas import MARCXML, SCHEMAS, Schema, schema_named
+from connectors.sru.xml import SOAP_NS, SRU_NS_1, SRU_NS_2, local_name
 from marc.marcxml import safe_parser
 
 SUPPORTED_VERSIONS = ("1.1", "1.2", "2.0")
 HIGHEST_VERSION = "2.0"
-SCHEMA_NAMES = frozenset({"marcxml", MARCXML_SCHEMA.lower(), MARC_NS.lower(),
-                          "info:srw/schema/1/marcxml-v1.1-light", "marc21xml"})
 DEFAULT_MAXIMUM_RECORDS = 10
 MAXIMUM_RECORDS = 100  # larger requests are capped silently (SRU allows fewer records)
 NOT_SRU_POST = "not an SRU request: a POST body must be a form or an SRW (SOAP) envelope\n"
@@ -155,6 +154,7 @@ class Retrieval:
     start: int
     maximum: int
     packing: Packing
+    schema: Schema = MARCXML
 
 
 def retrieval(request: SruRequest) -> Retrieval:
@@ -175,11 +175,13 @@ def retrieval(request: SruRequest) -> Retrieval:
     start = _number(params, "startRecord", 1, 1)
     maximum = min(_number(params, "maximumRecords", DEFAULT_MAXIMUM_RECORDS, 0),
                   MAXIMUM_RECORDS)
-    schema = params.get("recordSchema", "").strip()
-    if schema and schema.lower() not in SCHEMA_NAMES:
-        raise SruDiagnostic(66, schema, f"Unknown schema for retrieval: {schema!r} (this "
-                            f"server sends marcxml, {MARCXML_SCHEMA})")
-    return Retrieval(start, maximum, _packing(request))
+    asked = params.get("recordSchema", "").strip()
+    schema = schema_named(asked)
+    if schema is None:
+        offered = "; ".join(f"{s.name}, {s.identifier}" for s in SCHEMAS)
+        raise SruDiagnostic(66, asked, f"Unknown schema for retrieval: {asked!r} (this "
+                            f"server sends {offered})")
+    return Retrieval(start, maximum, _packing(request), schema)
 
 
 def _number(params: Mapping[str, str], name: str, default: int, minimum: int) -> int:

@@ -22,15 +22,14 @@ from broker.kernel.cql import (
 from connectors.catalogue import Catalogue, ResultSet
 from connectors.sru.diagnostics import SruDiagnostic, diagnostic_element
 from connectors.sru.request import DEFAULT_MAXIMUM_RECORDS, MAXIMUM_RECORDS, Retrieval, SruRequest
+from connectors.sru.schemas import MARCXML, SCHEMAS, record_element
 from connectors.sru.xml import (
     BALIS_NS,
     DIAGNOSTIC_SCHEMA,
     EXPLAIN_NS,
     EXPLAIN_SCHEMA,
-    MARCXML_SCHEMA,
     PRECISION,
     add_child,
-    marc_element,
     serialize,
     xml_text,
 )
@@ -43,9 +42,11 @@ logger = logging.getLogger(__name__)
 
 def search_response(request: SruRequest, result: ResultSet, hits: int,
                     records: Sequence[pymarc.Record | None], retrieval: Retrieval,
-                    flavour: str, diagnostics: Sequence[SruDiagnostic]) -> bytes:
+                    flavour: str, diagnostics: Sequence[SruDiagnostic], *,
+                    library: str | None = None) -> bytes:
     """``records`` are those from ``retrieval.start`` on (None: one that could not be
-    fetched); ``diagnostics`` the non-fatal ones."""
+    fetched), in ``retrieval.schema``; ``diagnostics`` the non-fatal ones. ``library``
+    owns the holdings that name no library (DC and MODS)."""
     ns = request.ns
     start = retrieval.start
     root = etree.Element(f"{{{ns}}}searchRetrieveResponse", nsmap={"zs": ns})
@@ -55,7 +56,7 @@ def search_response(request: SruRequest, result: ResultSet, hits: int,
     if records:
         holder = add_child(root, ns, "records")
         for offset, record in enumerate(records):
-            _add_record(request, holder, record, start + offset, retrieval, flavour)
+            _add_record(request, holder, record, start + offset, retrieval, flavour, library)
     following = start + len(records)
     if records and following <= hits:
         add_child(root, ns, "nextRecordPosition", str(following))
@@ -73,24 +74,26 @@ def search_response(request: SruRequest, result: ResultSet, hits: int,
 
 
 def _add_record(request: SruRequest, holder: etree._Element, record: pymarc.Record | None,
-                position: int, retrieval: Retrieval, flavour: str) -> None:
+                position: int, retrieval: Retrieval, flavour: str, library: str | None) -> None:
     ns = request.ns
     element = None
     problem = None
+    wanted = retrieval.schema
     if record is None:
         problem = "the record could not be retrieved"
     else:
         try:
-            element = marc_element(record, flavour=flavour)
+            element = record_element(wanted, record, flavour=flavour, library=library)
         except Exception as exc:  # one bad record must not cost the page
-            logger.exception("SRU: record %d could not be written as MARCXML", position)
-            problem = f"the record could not be written as MARCXML: {exc}"
+            logger.exception("SRU: record %d could not be written in %s", position,
+                             wanted.name)
+            problem = f"the record could not be written in {wanted.name}: {exc}"
     if element is None:
         surrogate = SruDiagnostic(64, str(position), problem)
         element = diagnostic_element(surrogate, v2=request.v2)
         schema = DIAGNOSTIC_SCHEMA
     else:
-        schema = MARCXML_SCHEMA
+        schema = wanted.identifier
     entry = add_child(holder, ns, "record")
     add_child(entry, ns, "recordSchema", schema)
     add_child(entry, ns, _packing_name(request), retrieval.packing)
@@ -177,7 +180,8 @@ def explain_record(catalogue: Catalogue, base_url: str, database: str,
     info = sub(root, "databaseInfo")
     sub(info, "title", getattr(catalogue, "title", None) or catalogue.name, primary="true")
     description = getattr(catalogue, "description", None) or (
-        f"{catalogue.name}: searched with CQL over the BALIS indexes; records in MARCXML")
+        f"{catalogue.name}: searched with CQL over the BALIS indexes; records in MARCXML, "
+        "Dublin Core or MODS")
     sub(info, "description", description, lang="en", primary="true")
 
     index_info = sub(root, "indexInfo")
@@ -201,11 +205,13 @@ def explain_record(catalogue: Catalogue, base_url: str, database: str,
             sub(config, "supports", relation, type="relation")
 
     schemas = sub(root, "schemaInfo")
-    schema = sub(schemas, "schema", identifier=MARCXML_SCHEMA, name="marcxml",
-                 location="http://www.loc.gov/standards/marcxml/schema/MARC21slim.xsd",
-                 sort="false", retrieve="true")
-    sub(schema, "title", "MARCXML (MARC21 slim)" if flavour == "marc21"
-        else "MARCXML (MARC21 slim syntax, UNIMARC/CNMARC content)", lang="en")
+    for offered in SCHEMAS:
+        schema = sub(schemas, "schema", identifier=offered.identifier, name=offered.name,
+                     location=offered.location, sort="false", retrieve="true")
+        title = offered.title
+        if offered is MARCXML and flavour != "marc21":
+            title = "MARCXML (MARC21 slim syntax, UNIMARC/CNMARC content)"
+        sub(schema, "title", title, lang="en")
 
     config = sub(root, "configInfo")
     sub(config, "default", str(DEFAULT_MAXIMUM_RECORDS), type="numberOfRecords")
