@@ -6,7 +6,8 @@ holdings. The protocol servers (connectors/sru/server.py, connectors/z3950/serve
 it like any other catalogue.
 
 Records. ``UnionCatalogue.flavour`` (``marc21`` by default, or ``unimarc``) is what every
-record of the union is, so a client can trust the record syntax it is told:
+record of the union is unless a client asks for the other (``fetch(flavour=)``: a Z39.50
+UNIMARC or USMARC request), so a client can trust the record syntax it is told:
 
 - A cluster with a source in that flavour gives that source's MARC as it came (the
   fullest such source: ``Record.marc()``), its own 852 fields removed.
@@ -87,6 +88,9 @@ class UnionCatalogue:
             f" merged and de-duplicated; each record carries every library's holdings as "
             f"852 fields ($a library, $b location, $h call number, $p barcode, $z status).")
         self.flavour: str = flavour  # as connectors.catalogue.Catalogue has it
+        # What a client may ask for besides (a Z39.50 UNIMARC or USMARC request): the one
+        # MARC writer writes a cluster in either, whatever the union's default.
+        self.flavours: tuple[str, ...] = FLAVOURS
         self.per_library = per_library
         self.timeout = timeout
         self.exhaust = exhaust
@@ -181,7 +185,12 @@ class UnionResultSet:
         """Each library's state (CONTRACTS section 5's fields), for the client to see."""
         return [state.as_dict() for state in self.session.states.values()]
 
-    async def fetch(self, start: int, count: int) -> list[pymarc.Record]:
+    async def fetch(self, start: int, count: int, flavour: str | None = None
+                    ) -> list[pymarc.Record]:
+        """Records ``start``.. in ``flavour`` (default: the union's own)."""
+        flavour = flavour or self.catalogue.flavour
+        if flavour not in FLAVOURS:
+            raise ValueError(f"flavour must be one of {', '.join(FLAVOURS)}, not {flavour!r}")
         if start < 1 or count <= 0:
             return []
         end = start + count - 1
@@ -191,7 +200,7 @@ class UnionResultSet:
                 self._place_new()
         records = []
         for cluster in self._order[start - 1:end]:
-            records.append(cluster_marc(cluster, self.catalogue.flavour))
+            records.append(cluster_marc(cluster, flavour))
             if len(records) % 10 == 0:
                 await asyncio.sleep(0)
         return records

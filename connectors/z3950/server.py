@@ -3,15 +3,16 @@
 One association per connection: Init (ISO 10646 UTF-8 selected when the client proposes
 it), Search into named result sets (type-1/101 RPN with Bib-1 attributes, read back into the
 broker's query tree by ``server_rpn``), Present in any chunk (ISO 2709 in UTF-8, USMARC or
-UNIMARC as the catalogue's flavour is, or MARCXML: ``server_records``), Delete, Close.
+UNIMARC as asked where the catalogue can write it, or MARCXML: ``server_records``), Delete,
+Close.
 Scan, Sort, Extended Services and Duplicate Detection get their own responses saying
 failure with a Bib-1 diagnostic (``server_services``), so the client keeps its
 association and result sets. Requests are answered in order, by ``server_association``;
 the messages are ``server_pdu``'s.
 
 What cannot be done is a Bib-1 diagnostic (database 109, attributes 113-122, query type
-107, out of range 13, record syntax 239, no such result set 30...). What is not Z39.50 (bad
-BER, no Init first, an APDU the standard gives no response for, a request over
+107, out of range 13, record syntax 239 or 238, no such result set 30...). What is not
+Z39.50 (bad BER, no Init first, an APDU the standard gives no response for, a request over
 ``max_message``) gets Close protocolError; a request not complete within ``idle_timeout``
 seconds of the last answer, Close lackOfActivity; a connection beyond ``max_connections``,
 Close resources at once. Each ends only that association.

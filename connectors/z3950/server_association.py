@@ -17,13 +17,13 @@ import functools
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import pymarc
 
 from broker.kernel.cql import Node
 from broker.kernel.errors import ConnectorError, ProtocolError, QueryError, UnsupportedQuery
-from connectors.catalogue import Catalogue, ResultSet
+from connectors.catalogue import Catalogue, FlavouredResultSet, ResultSet, catalogue_flavours
 from connectors.z3950 import apdu, ber
 from connectors.z3950 import server_pdu as spdu
 from connectors.z3950 import server_services as services
@@ -302,8 +302,7 @@ class Association:
         Stops short (partial-2) before the response outgrows the client's preferred message
         size; a record alone over it is sent alone, and one over the exceptional record size
         becomes a surrogate diagnostic. At most MAX_PRESENT records (partial-3)."""
-        syntax = record_syntax(requested, stored.catalogue.flavour)
-        flavour = stored.catalogue.flavour
+        syntax, flavour = record_syntax(requested, catalogue_flavours(stored.catalogue))
         encoding = "utf-8" if self.utf8 else catalogue_encoding(stored.catalogue)
         last = min(stored.results.hits, start + count - 1)
         stop = min(last, start + MAX_PRESENT - 1)
@@ -311,8 +310,8 @@ class Association:
         size, status, position = 0, 0, start
         while position <= stop and status == 0:
             try:
-                batch = await stored.results.fetch(position,
-                                                   min(FETCH_CHUNK, stop - position + 1))
+                batch = await _fetch(stored, position, min(FETCH_CHUNK, stop - position + 1),
+                                     flavour)
             except Exception as exc:
                 logger.exception("catalogue %s failed to fetch", stored.catalogue.name)
                 if not items:
@@ -355,6 +354,15 @@ class Association:
         except Exception as exc:
             logger.warning("record %d cannot be encoded: %s", position, exc)
             return spdu.diagnostic_item(database, 14, f"record {position}: {exc}")
+
+
+async def _fetch(stored: _StoredSet, start: int, count: int, flavour: str
+                 ) -> list[pymarc.Record]:
+    """Records of a set in ``flavour``: only a catalogue that writes other flavours than its
+    own is asked for one (connectors/catalogue.py), so every other keeps its plain fetch."""
+    if flavour == stored.catalogue.flavour:
+        return await stored.results.fetch(start, count)
+    return await cast(FlavouredResultSet, stored.results).fetch(start, count, flavour)
 
 
 def _decode(charsets: list[str], data: bytes) -> str:

@@ -1,7 +1,11 @@
 """Records as our Z39.50 server sends them: which syntax a request gets, and the bytes.
 
-ISO 2709 goes out in the catalogue's own flavour (USMARC or UNIMARC, whichever was asked
-for) and in UTF-8 or, without negotiation, the charset the catalogue speaks; MARCXML is
+ISO 2709 goes out in the flavour asked for (USMARC/MARC21 or UNIMARC) when the catalogue
+can give it (``connectors.catalogue.catalogue_flavours``: the union writes either, a MARC
+file only its own); a request for a flavour the catalogue does not have is a Bib-1 238
+whose addinfo is the syntax it has (Bib-1's "suggested alternative syntax"), never records
+labelled as one flavour and written in the other. No syntax asked: the catalogue's own.
+ISO 2709 is in UTF-8 or, without negotiation, the charset the catalogue speaks; MARCXML is
 always UTF-8. A record that cannot be written so is a ``Bib1`` 238 for that record alone.
 """
 
@@ -20,6 +24,7 @@ from connectors.z3950.diagnostics import Bib1
 from marc.writer import iso2709
 
 USMARC, UNIMARC = SYNTAX["usmarc"], SYNTAX["unimarc"]
+_ISO2709 = {"marc21": USMARC, "unimarc": UNIMARC}  # flavour -> its record syntax
 XML_SYNTAXES = {SYNTAX["xml"], (*Z3950, 5, 109, 3)}  # text-XML, application-XML
 _XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
@@ -34,14 +39,19 @@ def catalogue_encoding(catalogue: Catalogue) -> str:
         return "utf-8"
 
 
-def record_syntax(requested: tuple[int, ...] | None, flavour: str) -> tuple[int, ...]:
-    """The syntax records of a catalogue of this flavour go out in, for the one asked."""
-    native = UNIMARC if flavour == "unimarc" else USMARC
-    if requested is None or requested in (USMARC, UNIMARC):
-        return native  # ISO 2709 in the catalogue's own flavour, labelled as such
-    if requested in XML_SYNTAXES:
-        return requested
-    raise Bib1(239, dotted(requested))
+def record_syntax(requested: tuple[int, ...] | None, flavours: tuple[str, ...]
+                  ) -> tuple[tuple[int, ...], str]:
+    """The syntax records go out in for the one asked, and the flavour they are written
+    in, from a catalogue that can write ``flavours`` (its own first)."""
+    native = flavours[0]
+    if requested is None or requested in XML_SYNTAXES:
+        return requested or _ISO2709[native], native
+    wanted = next((flavour for flavour, oid in _ISO2709.items() if oid == requested), None)
+    if wanted is None:
+        raise Bib1(239, dotted(requested))
+    if wanted not in flavours:
+        raise Bib1(238, dotted(_ISO2709[native]))
+    return requested, wanted
 
 
 def encode_record(record: pymarc.Record, flavour: str, syntax: tuple[int, ...],

@@ -16,6 +16,7 @@ from lxml import etree
 from peers.catalogues import LoopThread, yaz_client_sru
 from peers.consortia import consortium, dead, za, zb
 from peers.fixtures import PROBES
+from peers.servers import YazClientError, yaz_client_fetch
 
 from broker.catalogues.union import UnionCatalogue, cluster_marc
 from broker.kernel.config import loads
@@ -28,7 +29,8 @@ from connectors.sru.client import SruConnector, parse_response
 from connectors.sru.handler import handle
 from connectors.sru.server import SruServer
 from connectors.sru.xml import BALIS_NS
-from marc import Holding, normalize, read_file
+from connectors.z3950.server import Z3950Server
+from marc import Holding, normalize, read_bytes, read_file
 from marc.writer import holding_field, write_record
 
 QUERY = "title=中国发展报告"
@@ -63,10 +65,9 @@ def holdings_852(marc) -> dict[str, list[tuple]]:
     return out
 
 
-@pytest.fixture(scope="module")
-def union(zebra):
-    """An SRU server on a running broker over za and zb: database ``union`` (MARC21) and
-    ``cnmarc`` (UNIMARC)."""
+def _serving(zebra, server_class):
+    """A server of ``server_class`` on a running broker over za and zb: database ``union``
+    (MARC21) and ``cnmarc`` (UNIMARC)."""
     thread = LoopThread()
 
     async def start():
@@ -74,7 +75,8 @@ def union(zebra):
         catalogues: dict[str, Catalogue] = {
             "union": UnionCatalogue(broker),
             "cnmarc": UnionCatalogue(broker, name="cnmarc", flavour="unimarc")}
-        server = await SruServer(catalogues).start()
+        server = server_class(catalogues)
+        await server.start()
         return broker, server
 
     broker, server = thread.call(start)
@@ -82,6 +84,18 @@ def union(zebra):
     thread.run(server.close())
     thread.run(broker.close())
     thread.close()
+
+
+@pytest.fixture(scope="module")
+def union(zebra):
+    """Our SRU server over the two unions."""
+    yield from _serving(zebra, SruServer)
+
+
+@pytest.fixture(scope="module")
+def union_z3950(zebra):
+    """Our Z39.50 server over the same two unions."""
+    yield from _serving(zebra, Z3950Server)
 
 
 # --- through SRU ----------------------------------------------------------------------------
@@ -160,6 +174,41 @@ def test_query_errors_are_diagnostics(union):
     with urllib.request.urlopen(url, timeout=60) as reply:
         (diag,) = parse_response(reply.read()).diagnostics
     assert (diag.code, diag.detail) == (16, "nosuch")
+
+
+# --- through Z39.50: the record syntax a client asks for ------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("yaz-client") is None, reason="yaz-client not installed")
+@pytest.mark.parametrize(("database", "syntax", "flavour"), [
+    ("union", "unimarc", "unimarc"), ("union", "usmarc", "marc21"),
+    ("cnmarc", "usmarc", "marc21"), ("cnmarc", "unimarc", "unimarc"),
+])
+def test_yaz_client_gets_the_syntax_it_asks_for_whatever_the_unions_flavour(
+        union_z3950, database, syntax, flavour):
+    got = yaz_client_fetch("127.0.0.1", union_z3950.port, database, "@attr 1=4 中国发展报告",
+                           count=HITS, syntax=syntax, charset="UTF-8")
+    assert len(got) == HITS
+    for data in got:
+        (entry,) = read_bytes(data, flavour=flavour, encoding="utf-8")
+        marc = entry.record
+        # Written in the flavour asked for: UNIMARC's 200 or MARC21's 245, never one
+        # labelled as the other.
+        assert bool(marc.get_fields("200")) == (flavour == "unimarc")
+        assert bool(marc.get_fields("245")) == (flavour == "marc21")
+        if flavour == "marc21":
+            assert data[9:10] == b"a"  # leader/09: UTF-8
+        assert set(holdings_852(marc)) == {"za", "zb"}
+        title = normalize(marc, flavour=flavour).title or ""
+        assert "中国发展报告" in title.replace(" ", "")
+
+
+@pytest.mark.skipif(shutil.which("yaz-client") is None, reason="yaz-client not installed")
+def test_yaz_client_is_told_of_a_syntax_the_union_has_not(union_z3950):
+    with pytest.raises(YazClientError) as refused:
+        yaz_client_fetch("127.0.0.1", union_z3950.port, "union", "@attr 1=4 中国发展报告",
+                         syntax="grs1", charset="UTF-8")
+    assert refused.value.code == 239
 
 
 # --- the catalogue itself -------------------------------------------------------------------
