@@ -130,6 +130,18 @@ def element_to_record(
     elem: etree._Element, *, flavour: FlavourChoice = AUTO, line: int | None = None
 ) -> FoundRecord:
     """One MARCXML ``record`` element as a pymarc record; oddities become warnings."""
+    try:
+        return _element_to_record(elem, flavour, line)
+    except UnicodeDecodeError as exc:
+        # The recovering parser keeps a character reference to a surrogate (&#xD800;) in
+        # a value that lxml then cannot hand out as text.
+        return FoundRecord(None, None, line or elem.sourceline,
+                           (f"a value is not Unicode text ({exc.reason}, perhaps a "
+                            "character reference to a surrogate); the record is skipped",))
+
+
+def _element_to_record(elem: etree._Element, flavour: FlavourChoice, line: int | None
+                       ) -> FoundRecord:
     problems: list[str] = []
     record = MarcRecord()
     leader_text = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from harvest_helpers import balis, write_config
+from harvest_helpers import balis, config_text
 from peers.catalogues import LoopThread
 
 from broker.catalogues.marc_file import LocalCatalogue
@@ -44,9 +44,15 @@ def members(marc_data):
 
 def test_harvest_all_gets_every_record_of_every_live_member(members, tmp_path):
     config, catalogues = members
-    path = write_config(tmp_path / "libraries.yaml", config)
+    # The UNIMARC member says so: our server sends a catalogue's records in the syntax they
+    # are in (Bib-1 238 for the other), never relabelled.
+    path = tmp_path / "libraries.yaml"
+    path.write_text(config_text(config).replace('/zuni", timeout: 20}',
+                                                '/zuni", timeout: 20, format: unimarc}'),
+                    "utf-8")
+    assert "format: unimarc" in path.read_text("utf-8")
     out = tmp_path / "out"
-    done = balis("harvest", "--all", "--config", path, "--out", str(out), "-q",
+    done = balis("harvest", "--all", "--config", str(path), "--out", str(out), "-q",
                  "--chunk", "7", timeout=180)
     assert done.returncode == 1, done.stderr  # the down member failed
     assert "3 of 4 members harvested" in done.stderr + done.stdout, done.stderr

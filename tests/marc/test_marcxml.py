@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from marc import Holding, Record, normalize, read_file
+from marc import Holding, Record, normalize, read_bytes, read_file
 
 MARCXML = "dp2-bnu-alma-sru/sample_marcxml.xml"
 
@@ -135,3 +135,14 @@ def test_gmd_is_not_part_of_the_title(marcxml):
     assert len(ebooks) == 6
     assert not any("电子资源" in (r.title or "") for r in ebooks)
     assert {r.material_type for r in ebooks} == {"electronic"}
+
+
+def test_a_surrogate_reference_skips_the_record_and_the_rest_is_read(marc_data):
+    """lxml's recovering parser keeps &#xD800; in an attribute it then cannot decode."""
+    text = (marc_data / "pymarc" / "batch.xml").read_text("utf-8")
+    first = text.index('tag="245"')
+    damaged = text[:first + 5] + "&#xD800;" + text[first + 5:]
+    entries = list(read_bytes(damaged.encode("utf-8")))
+    skipped = [e for e in entries if e.record is None and "not Unicode text" in e.problems[0]]
+    assert len(skipped) == 1
+    assert len([e for e in entries if e.record is not None]) == 1  # the other record
