@@ -1,13 +1,12 @@
 """Merging the libraries' records into clusters: one per edition of one work.
 
 Every record reaches here through the same path (marc.normalize), whatever its protocol or
-flavour, so the keys below see the same values for the same book; Pazpar2 misses merges
-because its two paths normalize differently.
-
-Two records are the same edition when they share an ISBN-13, or else when their work keys
-agree: title (NFKC, traditional folded to simplified, case and punctuation and spacing
-removed), first author (non-Latin names kept, unlike Gold Rush keys), year and edition.
-A serial never merges with a book, and different editions never merge.
+flavour, so matching sees the same values for the same book; Pazpar2 misses merges because
+its two paths normalize differently. Whether two records are one edition is decided pair
+by pair from their evidence (``broker.search.match``): agreeing ISBNs, or a description
+that agrees (title with subtitle and part, first author, year, edition), with conflicting
+ISBNs, editions, parts or subtitles as vetoes. Each cluster remembers why each of its
+records joined (``Cluster.links``).
 
 A record belongs to the library that sent it, holdings and all, except that an aggregator
 (a ``protocol: local`` union index, ``connectors.local.connector``) sends records that carry
@@ -16,62 +15,14 @@ the holdings of several libraries: those keep the libraries their holdings name.
 
 from __future__ import annotations
 
-import functools
-import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import opencc
-
+from broker.search.match import Link, Matcher, edition_key, evidence, fold
 from marc import Holding, Record
 
-_NOT_WORD = re.compile(r"[\W_]+")
-_DIGITS = re.compile(r"\d+")
-_CHINESE_NUMERALS = {"一": "1", "二": "2", "三": "3", "四": "4", "五": "5", "六": "6",
-                     "七": "7", "八": "8", "九": "9", "十": "10"}
-
-
-@functools.cache
-def _t2s() -> opencc.OpenCC:
-    return opencc.OpenCC("t2s")
-
-
-def fold(text: str | None) -> str:
-    """The matching form of a text: NFKC, simplified, casefolded, letters and digits only."""
-    if not text:
-        return ""
-    text = unicodedata.normalize("NFKC", text)
-    if not text.isascii():
-        text = _t2s().convert(text)
-    return _NOT_WORD.sub("", text.casefold())
-
-
-def edition_key(edition: str | None) -> str:
-    """'第2版', '2nd ed.', 'Ed. 2' -> '2'; '第二版' -> '2'; no statement -> ''."""
-    if not edition:
-        return ""
-    text = unicodedata.normalize("NFKC", edition)
-    for numeral, digit in _CHINESE_NUMERALS.items():
-        text = text.replace(f"第{numeral}", f"第{digit}")
-    digits = _DIGITS.search(text)
-    key = str(int(digits.group())) if digits else fold(text)
-    # A first edition is what a record without an edition statement describes too (LC
-    # writes 第1版 where Chinese catalogues write nothing).
-    return "" if key in ("1", "0", "firstedition", "初版") else key
-
-
-def work_key(record: Record) -> str | None:
-    """Title, first author, year, edition and material type (records of two types never
-    merge); None without a title to match on."""
-    title = fold(record.sort_title or record.title)
-    if not title:
-        return None
-    author = fold(record.authors[0]) if record.authors else ""
-    year = str(record.year or "")
-    return "|".join((record.material_type, title, author, year,
-                     edition_key(record.edition)))
+__all__ = ["Cluster", "Merger", "edition_key", "fold", "richness"]
 
 
 @dataclass(slots=True)
@@ -81,7 +32,7 @@ class Cluster:
     id: str
     records: list[tuple[str, Record]] = field(default_factory=list)  # (library, record)
     isbns: set[str] = field(default_factory=set)
-    keys: set[str] = field(default_factory=set)
+    links: list[Link] = field(default_factory=list)  # why each record after the first joined
     first_seen: int = 0  # arrival order, to keep output stable
     aggregators: frozenset[str] = frozenset()  # senders whose holdings name their libraries
     # Derived from records, cached until the next record joins (ranking asks often).
@@ -120,6 +71,7 @@ class Cluster:
         data["call_numbers"] = list(dict.fromkeys(
             c for _, r in self.records for c in r.call_numbers))
         data["sources"] = [r.id for _, r in self.records]
+        data["match"] = [link.as_dict() for link in self.links]
         return data
 
     @property
@@ -158,8 +110,7 @@ class Merger:
     def __init__(self, aggregators: Iterable[str] = ()) -> None:
         self.aggregators = frozenset(aggregators)
         self.clusters: list[Cluster] = []
-        self._by_isbn: dict[tuple[str, str], Cluster] = {}
-        self._by_key: dict[str, Cluster] = {}
+        self._matcher = Matcher()
         self._seen: set[tuple[str, str | None]] = set()
 
     def add(self, library: str, records: list[Record] | tuple[Record, ...]) -> int:
@@ -175,31 +126,22 @@ class Merger:
         return added
 
     def _place(self, library: str, record: Record) -> None:
-        kind = record.material_type  # an ISBN joins records of one material type only
-        key = work_key(record)
-        cluster = None
-        for isbn in record.isbns:
-            cluster = self._by_isbn.get((kind, isbn))
-            if cluster is not None:
-                break
-        if cluster is None and key is not None:
-            candidate = self._by_key.get(key)
-            # A work key must not join records whose ISBNs say they are different editions.
-            if candidate is not None and not (record.isbns and candidate.isbns
-                                              and not candidate.isbns & set(record.isbns)):
-                cluster = candidate
-        if cluster is None:
+        found = evidence(record)
+        choice = self._matcher.choose(record.id, found) if record.title or record.isbns \
+            or record.issns else None
+        if choice is None:
+            number = len(self.clusters)
             # Normalized ids already name their library ("bnu:990002180740203961").
-            cluster = Cluster(id=record.id or f"{library}:#{len(self.clusters) + 1}",
-                              first_seen=len(self.clusters), aggregators=self.aggregators)
+            cluster = Cluster(id=record.id or f"{library}:#{number + 1}", first_seen=number,
+                              aggregators=self.aggregators)
             self.clusters.append(cluster)
+        else:
+            number, link = choice
+            cluster = self.clusters[number]
+            cluster.links.append(link)
         cluster.add(library, record)
-        for isbn in record.isbns:
-            cluster.isbns.add(isbn)
-            self._by_isbn.setdefault((kind, isbn), cluster)
-        if key is not None:
-            cluster.keys.add(key)
-            self._by_key.setdefault(key, cluster)
+        cluster.isbns.update(record.isbns)
+        self._matcher.add(number, record.id, found)
 
     def find(self, cluster_id: str) -> Cluster | None:
         for cluster in self.clusters:

@@ -5,9 +5,9 @@ or JSON lines of normalized records, CONTRACTS section 4; ``broker.union_index.s
 them), each from a named library, and writes a fresh index beside the target, then
 renames it into place: a broker searching the old file never sees half an index, and
 building twice from the same files gives the same index. Records are clustered as
-``broker.search.merge.Merger`` clusters a search's results (same keys, same order of rules, same
-cluster ids), but with the lookup tables in SQLite, so a large harvest is never held in
-memory.
+``broker.search.merge.Merger`` clusters a search's results (the same ``broker.search.match``
+rules, same cluster ids), but with the matcher's candidate keys and evidence in SQLite, so a
+large harvest is never held in memory.
 
 Text is indexed in an FTS5 table, one column per text index of CONTRACTS section 3 (``any``
 is every column). FTS5's unicode61 tokenizer does not segment Chinese, so
@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broker.kernel.errors import SourceOpenError, UsageError
-from broker.search.merge import richness, work_key
+from broker.search.match import Evidence, Matcher, evidence
+from broker.search.merge import richness
 from broker.union_index.sources import Loaded, Source, parse_source, read_source
 from connectors.local.index_file import (
     COLUMNS,
@@ -105,6 +106,7 @@ class _Builder:
         self.db.execute("BEGIN")
         self.counts = {"records": 0, "skipped": 0, "repeated": 0}
         self.per_source: list[tuple[int, int]] = []
+        self.matcher = Matcher(_SqliteMatchStore(self.db))
 
     def __enter__(self) -> _Builder:
         return self
@@ -159,35 +161,16 @@ class _Builder:
         return True
 
     def _place(self, library: str, record: Record) -> int:
-        db = self.db
-        kind = record.material_type  # an ISBN joins records of one material type only
-        key = work_key(record)
-        cluster: int | None = None
-        for isbn in record.isbns:
-            row = db.execute("SELECT cluster FROM isbn_cluster WHERE kind = ? AND isbn = ?",
-                             (kind, isbn)).fetchone()
-            if row:
-                cluster = row[0]
-                break
-        if cluster is None and key is not None:
-            row = db.execute("SELECT cluster FROM key_cluster WHERE key = ?", (key,)).fetchone()
-            if row is not None:
-                # A work key must not join records whose ISBNs say they are different
-                # editions (as the Merger decides).
-                theirs = {isbn for (isbn,) in db.execute(
-                    "SELECT isbn FROM cluster_isbns WHERE cluster = ?", (row[0],))}
-                if not (record.isbns and theirs and not theirs & set(record.isbns)):
-                    cluster = row[0]
-        if cluster is None:
-            number = db.execute("SELECT count(*) FROM clusters").fetchone()[0]
-            cluster = _inserted(db.execute("INSERT INTO clusters (name) VALUES (?)",
-                                           (record.id or f"{library}:#{number + 1}",)))
-        for isbn in record.isbns:
-            db.execute("INSERT OR IGNORE INTO cluster_isbns VALUES (?, ?)", (cluster, isbn))
-            db.execute("INSERT OR IGNORE INTO isbn_cluster VALUES (?, ?, ?)",
-                       (kind, isbn, cluster))
-        if key is not None:
-            db.execute("INSERT OR IGNORE INTO key_cluster VALUES (?, ?)", (key, cluster))
+        found = evidence(record)
+        choice = self.matcher.choose(record.id, found) if record.title or record.isbns \
+            or record.issns else None
+        if choice is None:
+            number = self.db.execute("SELECT count(*) FROM clusters").fetchone()[0]
+            cluster = _inserted(self.db.execute("INSERT INTO clusters (name) VALUES (?)",
+                                                (record.id or f"{library}:#{number + 1}",)))
+        else:
+            cluster = choice[0]
+        self.matcher.add(cluster, record.id, found)
         return cluster
 
     def finish(self, sources: Sequence[Source]) -> BuildReport:
@@ -210,6 +193,28 @@ class _Builder:
         db.execute("PRAGMA journal_mode=DELETE")
         return BuildReport(self.counts["records"], clusters, self.counts["skipped"],
                            self.counts["repeated"])
+
+
+class _SqliteMatchStore:
+    """``broker.search.match.MatchStore`` in the index being built."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def clusters(self, key: tuple[str, str]) -> list[int]:
+        return [row[0] for row in self.db.execute(
+            "SELECT cluster FROM match_keys WHERE key = ?", ("\x1f".join(key),))]
+
+    def members(self, cluster: int) -> list[tuple[str | None, Evidence]]:
+        return [(record_id, Evidence.from_json(data)) for record_id, data in self.db.execute(
+            "SELECT record_id, evidence FROM match_evidence WHERE cluster = ? ORDER BY rowid",
+            (cluster,))]
+
+    def add(self, cluster: int, record_id: str | None, found: Evidence) -> None:
+        self.db.execute("INSERT INTO match_evidence VALUES (?, ?, ?)",
+                        (cluster, record_id, found.to_json()))
+        self.db.executemany("INSERT OR IGNORE INTO match_keys VALUES (?, ?)",
+                            [("\x1f".join(key), cluster) for key in found.blocks()])
 
 
 def _inserted(cursor: sqlite3.Cursor) -> int:

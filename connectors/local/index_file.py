@@ -46,13 +46,12 @@ CREATE UNIQUE INDEX records_identity ON records (library, record_id);
 -- isbn, issn and callnumber keys of each record
 CREATE TABLE identifiers (kind TEXT NOT NULL, value TEXT NOT NULL, record INTEGER NOT NULL,
                           PRIMARY KEY (kind, value, record)) WITHOUT ROWID;
--- the clustering state of broker.search.merge.Merger: the first cluster of each (kind, isbn) and
--- each work key, and every ISBN of every cluster
-CREATE TABLE isbn_cluster (kind TEXT NOT NULL, isbn TEXT NOT NULL, cluster INTEGER NOT NULL,
-                           PRIMARY KEY (kind, isbn)) WITHOUT ROWID;
-CREATE TABLE key_cluster (key TEXT PRIMARY KEY, cluster INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE cluster_isbns (cluster INTEGER NOT NULL, isbn TEXT NOT NULL,
-                            PRIMARY KEY (cluster, isbn)) WITHOUT ROWID;
+-- the matching state of broker.search.match.Matcher while building: each cluster under its
+-- candidate keys (ISBN, ISSN, title), and the evidence of each of its records
+CREATE TABLE match_keys (key TEXT NOT NULL, cluster INTEGER NOT NULL,
+                         PRIMARY KEY (key, cluster)) WITHOUT ROWID;
+CREATE TABLE match_evidence (cluster INTEGER NOT NULL, record_id TEXT, evidence TEXT NOT NULL);
+CREATE INDEX match_evidence_cluster ON match_evidence (cluster);
 CREATE VIRTUAL TABLE record_text USING fts5({", ".join(COLUMNS)},
     tokenize="unicode61 remove_diacritics 0 tokenchars '{SEPARATOR}'");
 """

@@ -184,8 +184,14 @@ def test_flavours_and_encodings_on_disk(data_dir, plans):
 
 
 def test_same_book_merges_across_flavours(catalogues):
-    """A book held by a MARC21 and a CNMARC member: the two normalize to one key."""
-    from broker.search.merge import work_key
+    """A book held by a MARC21 and a CNMARC member: the two descriptions agree, so they
+    would merge even without the ISBN."""
+    import dataclasses
+
+    from broker.search.match import compare, evidence
+
+    def described(record: Record):
+        return evidence(dataclasses.replace(record, isbns=()))
 
     by_isbn: dict[str, dict[str, Record]] = {}
     for records in catalogues.values():
@@ -195,13 +201,17 @@ def test_same_book_merges_across_flavours(catalogues):
     both = [v for v in by_isbn.values() if len(v) == 2]
     assert len(both) > 100
     for pair in both:
-        assert work_key(pair["marc21"]) == work_key(pair["unimarc"])
-    undated: dict[str | None, set[str]] = {}
-    for records in catalogues.values():  # books from before ISBNs merge on the work key
+        decision = compare(described(pair["marc21"]), described(pair["unimarc"]))
+        assert decision.verdict == "same", (pair["marc21"].title, decision)
+    undated: dict[str, dict[str, Record]] = {}
+    for records in catalogues.values():  # books from before ISBNs merge on the description
         for _, record in records:
-            if not record.isbns and record.material_type == "book":
-                undated.setdefault(work_key(record), set()).add(record.format)
-    assert any(len(formats) == 2 for formats in undated.values())
+            if not record.isbns and record.material_type == "book" and record.title:
+                undated.setdefault(record.title, {})[record.format] = record
+    pairs = [v for v in undated.values() if len(v) == 2]
+    assert pairs
+    assert any(compare(evidence(p["marc21"]), evidence(p["unimarc"])).verdict == "same"
+               for p in pairs)
 
 
 # --- the libraries file -----------------------------------------------------------------

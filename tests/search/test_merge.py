@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from broker.search.merge import Merger, edition_key, fold, work_key
+from broker.search.match import compare, evidence
+from broker.search.merge import Merger, edition_key, fold
 from marc import Holding, Record
 
 
@@ -48,11 +49,11 @@ def test_isbn_matches_whichever_of_a_records_isbns_is_shared():
     assert groups(merged(("a", a), ("b", b))) == [["a:1", "b:1"]]
 
 
-def test_traditional_and_simplified_titles_merge_by_work_key():
+def test_traditional_and_simplified_titles_merge_by_their_description():
     simplified = rec("bnu:1", "中国发展报告", authors=["国家统计局"], year=1997)
     traditional = rec("ntu:1", "中國發展報告", authors=["國家統計局"], year=1997,
                       fmt="marc21")
-    assert work_key(simplified) == work_key(traditional)
+    assert compare(evidence(simplified), evidence(traditional)).verdict == "same"
     assert groups(merged(("bnu", simplified), ("ntu", traditional))) == [["bnu:1", "ntu:1"]]
 
 
@@ -64,13 +65,13 @@ def test_work_key_ignores_case_punctuation_spacing_and_width():
     assert groups(merged(("a", a), ("b", b), ("c", c))) == [["a:1", "b:1", "c:1"]]
 
 
-def test_non_latin_first_author_is_kept_in_the_key():
+def test_non_latin_first_authors_are_compared():
     """Two different Chinese authors with the same title are two works (a key that kept
     only Latin letters would see two empty authors and merge them)."""
     a = rec("a:1", "经济学原理", authors=["张三"], year=2005)
     b = rec("b:1", "经济学原理", authors=["李四"], year=2005)
     c = rec("c:1", "经济学原理", authors=["张三"], year=2005)
-    assert work_key(a) != work_key(b)
+    assert compare(evidence(a), evidence(b)).verdict == "unlike"
     assert groups(merged(("a", a), ("b", b), ("c", c))) == [["a:1", "c:1"], ["b:1"]]
 
 
@@ -122,14 +123,80 @@ def test_a_first_edition_statement_is_the_same_as_none(first):
 
 
 def test_different_isbns_keep_same_looking_records_apart():
-    """The work key must not join records whose ISBNs say they are different editions."""
+    """Records whose ISBNs say they are different editions stay apart; a record without
+    an ISBN that matches both is ambiguous, and stays on its own."""
     hard = rec("a:1", "Perl", authors=["Brown, Martin C."], year=1999,
                isbns=["9780072120004"])
     paper = rec("b:1", "Perl", authors=["Brown, Martin C."], year=1999,
                 isbns=["9780072119985"])
     undated = rec("c:1", "Perl", authors=["Brown, Martin C."], year=1999)
     assert groups(merged(("a", hard), ("b", paper), ("c", undated))) == [
-        ["a:1", "c:1"], ["b:1"]]
+        ["a:1"], ["b:1"], ["c:1"]]
+    # Alone with one of them, it is not ambiguous.
+    assert groups(merged(("a", hard), ("c", undated))) == [["a:1", "c:1"]]
+
+
+def test_subtitles_that_disagree_keep_two_books_apart():
+    """The false merge the work key made: same title proper, author and year."""
+    reference = rec("a:1", "Perl", subtitle="programmer's reference",
+                    authors=["Brown, Martin C."], year=1999)
+    complete = rec("b:1", "Perl", subtitle="the complete reference",
+                   authors=["Brown, Martin C."], year=1999, isbns=["0072120002"])
+    merger = merged(("a", reference), ("b", complete))
+    assert groups(merger) == [["a:1"], ["b:1"]]
+    # In either order, and a subtitle kept inside the title proper matches as one.
+    inline = rec("c:1", "Perl : the complete reference", authors=["Brown, Martin"],
+                 year=1999)
+    assert groups(merged(("b", complete), ("a", reference), ("c", inline))) == [
+        ["b:1", "c:1"], ["a:1"]]
+
+
+def test_a_veto_holds_through_a_third_record():
+    """A (ISBN 1), B (no ISBN), C (ISBN 2): B may join A, C never joins them."""
+    a = rec("a:1", "数据结构", authors=["严蔚敏"], year=2007, isbns=["9787302147510"])
+    b = rec("b:1", "数据结构", authors=["严蔚敏"], year=2007)
+    c = rec("c:1", "数据结构", authors=["严蔚敏"], year=2007, isbns=["9787302023685"])
+    merger = merged(("a", a), ("b", b), ("c", c))
+    assert groups(merger) == [["a:1", "b:1"], ["c:1"]]
+    # A record with ISBNs 1 and 3 shares one with A, and none with a member holding 3 only.
+    d = rec("d:1", "数据结构", authors=["严蔚敏"], year=2007,
+            isbns=["9787302147510", "9787040100952"])
+    e = rec("e:1", "数据结构", authors=["严蔚敏"], year=2007, isbns=["9787302023685"])
+    for cluster in merged(("a", a), ("d", d), ("e", e), ("c", c)).clusters:
+        sets = [set(r.isbns) for _, r in cluster.records if r.isbns]
+        assert all(x & y for x in sets for y in sets), sets
+
+
+def test_volumes_of_a_set_do_not_merge_even_with_the_set_isbn():
+    one = rec("a:1", "中国通史. 第一册", sort_title="中国通史", authors=["白寿彝"],
+              year=1999, isbns=["9787208031234"])
+    two = rec("b:1", "中国通史. 第2册", sort_title="中国通史", authors=["白寿彝"],
+              year=1999, isbns=["9787208031234"])
+    same = rec("c:1", "中國通史. 1", sort_title="中國通史", authors=["白壽彝"], year=1999)
+    whole = rec("d:1", "中国通史", authors=["白寿彝"], year=1999)
+    merger = merged(("a", one), ("b", two), ("c", same), ("d", whole))
+    assert groups(merger) == [["a:1", "c:1"], ["b:1"], ["d:1"]]
+
+
+def test_page_counts_far_apart_keep_records_apart_without_an_isbn():
+    a = rec("a:1", "History", authors=["Smith, John"], year=1990, extent="xii, 320 p.")
+    b = rec("b:1", "History", authors=["Smith, J."], year=1990, extent="96 p.")
+    c = rec("c:1", "History", authors=["Smith, J."], year=1990, extent="322 p. ; 24 cm")
+    assert groups(merged(("a", a), ("b", b), ("c", c))) == [["a:1", "c:1"], ["b:1"]]
+
+
+def test_the_merged_record_says_why_its_records_were_merged():
+    a = rec("a:1", "中国发展报告", authors=["国家统计局"], year=1997, isbns=["9787503726231"])
+    b = rec("b:1", "中國發展報告", authors=["國家統計局"], year=1997, fmt="marc21")
+    c = rec("c:1", "China development report", year=1997, isbns=["9787503726231"])
+    (cluster,) = merged(("a", a), ("b", b), ("c", c)).clusters
+    match = cluster.as_dict()["match"]
+    assert match == [
+        {"record": "b:1", "matched": "a:1", "rule": "description",
+         "evidence": ["title", "author", "year"]},
+        {"record": "c:1", "matched": "a:1", "rule": "identifier",
+         "evidence": ["isbn 9787503726231"]},
+    ]
 
 
 def test_different_years_do_not_merge_without_an_isbn():
@@ -141,7 +208,6 @@ def test_different_years_do_not_merge_without_an_isbn():
 def test_records_without_a_title_stay_apart():
     a = rec("a:1", None)
     b = rec("b:1", None)
-    assert work_key(a) is None
     assert groups(merged(("a", a), ("b", b))) == [["a:1"], ["b:1"]]
 
 

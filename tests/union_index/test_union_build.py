@@ -32,8 +32,8 @@ def _dump(path: Path) -> list:
     """Everything an index holds, in a comparable form."""
     db = sqlite3.connect(path)
     try:
-        tables = ("clusters", "records", "identifiers", "isbn_cluster", "key_cluster",
-                  "cluster_isbns", "meta")
+        tables = ("clusters", "records", "identifiers", "match_keys", "match_evidence",
+                  "meta")
         out = [list(db.execute(f"SELECT * FROM {t} ORDER BY 1, 2")) for t in tables]
         out.append(list(db.execute("SELECT rowid, * FROM record_text ORDER BY rowid")))
         return out
