@@ -19,15 +19,16 @@ trip for what the normalized record holds.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import Literal, cast, get_args
 
 import pymarc
 from pymarc import Field, Indicators, Subfield
 
 from broker.kernel.errors import MarcError
 from marc.flavour import Flavour
-from marc.model import Classification, Holding, Record
+from marc.model import Classification, Holding, HoldingStatus, Record
 
 FLAVOURS: tuple[Flavour, ...] = ("marc21", "unimarc")
 # Where holdings go: MARC21's 852 (one per item), or CNMARC's 905 (where a call number is
@@ -51,6 +52,8 @@ _MARC21_SUBDIVISIONS = {"a": "a", "x": "x", "y": "z", "j": "v"}
 # MARC21 852 first indicator: the shelving scheme of a call number split into $h and $i.
 _SHELVING_SCHEMES = {"lcc": "0"}
 _HAN_LANGUAGES = ("chi", "jpn", "kor")
+_STATUSES = frozenset(get_args(HoldingStatus))
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def as_flavour(name: str) -> Flavour:
@@ -333,6 +336,31 @@ def holding_fields(holdings: Sequence[Holding], layout: HoldingsLayout = "852", 
     else:
         fields = [holding_field(h, scheme=scheme) for h in holdings]
     return [f for f in fields if f is not None]
+
+
+def holdings_of(record: pymarc.Record) -> tuple[Holding, ...]:
+    """The holdings ``holding_field`` wrote, read back from a record's 852s in either
+    flavour (the union puts them in UNIMARC records too), status and due date included:
+    ``marc.normalize`` reads 852 from MARC21 only, and without its $z. A $z that is
+    neither a status nor a due date (another system's public note) is left out."""
+    found = []
+    for field in record.get_fields("852"):
+        status, due = None, None
+        for note in field.get_subfields("z"):
+            note = note.strip()
+            if note in _STATUSES:
+                status = cast(HoldingStatus, note)
+            elif note.startswith("due ") and _ISO_DATE.fullmatch(note[4:].strip()):
+                due = note[4:].strip()
+        found.append(Holding(
+            library=_joined(field, "a"), location=_joined(field, "bc"),
+            call_number=_joined(field, "khim"), barcode=_joined(field, "p"),
+            status=status, due=due))
+    return tuple(found)
+
+
+def _joined(field: Field, codes: str) -> str | None:
+    return " ".join(v.strip() for v in field.get_subfields(*codes) if v.strip()) or None
 
 
 # --- a normalized record ------------------------------------------------------------------------

@@ -12,10 +12,11 @@ import logging
 
 from broker.kernel.config import Library
 from broker.kernel.cql import Node
-from broker.kernel.errors import Diagnostic, Unreachable, UnsupportedQuery
+from broker.kernel.errors import Diagnostic, ProtocolError, Unreachable, UnsupportedQuery
 from connectors.base import Connector, SearchPage
-from connectors.z3950 import pdu
+from connectors.z3950 import apdu, pdu
 from connectors.z3950.client import Z3950Client
+from connectors.z3950.opac import bibliographic_marc
 from connectors.z3950.rpn import encode_query
 from marc import Record, read_bytes
 from marc.model import RawMarc
@@ -112,12 +113,21 @@ class Z3950Connector(Connector):
             problems.append(f"record {item.position}: {item.diagnostic.message}"
                             + (f": {detail}" if detail else ""))
             return []
-        if not item.data:
+        data = item.data
+        if data and item.syntax == apdu.SYNTAX["opac"]:
+            # A member configured for OPAC (or answering it anyway): we keep the MARC
+            # inside, and read holdings from it as from any record.
+            try:
+                data = bibliographic_marc(data)[1]
+            except ProtocolError as exc:
+                problems.append(f"record {item.position}: {exc}")
+                return []
+        if not data:
             problems.append(f"record {item.position}: empty record")
             return []
-        entries = read_bytes(item.data, flavour=self.config.format,
+        entries = read_bytes(data, flavour=self.config.format,
                              encoding=self._record_encoding)
-        raw = RawMarc(item.data, self.config.format, self._record_encoding)
+        raw = RawMarc(data, self.config.format, self._record_encoding)
         return self.normalize_entries(entries, item.position, problems, raw)
 
     def _take_idle(self, query: Node) -> tuple[Z3950Client, bool]:

@@ -20,6 +20,7 @@ from connectors.z3950.apdu import (
     INIT_RESPONSE,
     PRESENT_RESPONSE,
     SEARCH_RESPONSE,
+    SYNTAX,
     UTF8_ENCODING,
     ctx,
     implementation_ids,
@@ -31,6 +32,9 @@ from connectors.z3950.apdu import (
 from connectors.z3950.ber import CONTEXT, UNIVERSAL
 
 IMPLEMENTATION = (b"balis-broker", b"balis-broker Z39.50 server", b"0.1")
+# Record syntaxes whose records are ASN.1 values (OPAC, SUTRS), sent as single-ASN1-type:
+# YAZ and others decode them only so.
+ASN1_SYNTAXES = frozenset({SYNTAX["opac"], SYNTAX["sutrs"]})
 
 
 def _bits(node: ber.Node | None) -> frozenset[int]:
@@ -211,9 +215,12 @@ def record_item(database: bytes, syntax: tuple[int, ...], data: bytes) -> bytes:
     """NamePlusRecord ::= SEQUENCE { name [0] IMPLICIT DatabaseName OPTIONAL, record [1]
         CHOICE { retrievalRecord [1] EXTERNAL, surrogateDiagnostic [2] DiagRec, ... } }
     EXTERNAL ::= [UNIVERSAL 8] IMPLICIT SEQUENCE { direct-reference OBJECT IDENTIFIER,
-        encoding CHOICE { ..., octet-aligned [1] IMPLICIT OCTET STRING, ... } }
+        encoding CHOICE { single-ASN1-type [0] ANY, octet-aligned [1] IMPLICIT OCTET
+        STRING, ... } }
+    ``data`` is the record's octets, or for an ASN1_SYNTAXES record its encoded value.
     """
-    external = ber.seq(UNIVERSAL, ber.EXTERNAL, [ber.oid(syntax), ber.octets(data, CONTEXT, 1)])
+    encoded = ctx(0, data) if syntax in ASN1_SYNTAXES else ber.octets(data, CONTEXT, 1)
+    external = ber.seq(UNIVERSAL, ber.EXTERNAL, [ber.oid(syntax), encoded])
     return ber.seq(UNIVERSAL, ber.SEQUENCE, [ber.octets(database, CONTEXT, 0),
                                              ctx(1, ctx(1, external))])
 

@@ -7,6 +7,13 @@ whose addinfo is the syntax it has (Bib-1's "suggested alternative syntax"), nev
 labelled as one flavour and written in the other. No syntax asked: the catalogue's own.
 ISO 2709 is in UTF-8 or, without negotiation, the charset the catalogue speaks; MARCXML is
 always UTF-8. A record that cannot be written so is a ``Bib1`` 238 for that record alone.
+
+OPAC (``opac.py``) carries the catalogue's own MARC with every library's holdings and their
+availability; SUTRS (``sutrs.py``) is the normalized record as text. Both go in the same
+charset as ISO 2709, and both take their holdings from the record's 852s where it has
+them (the union writes every library's there, with status and due date:
+``marc.writer.holdings_of``), else from what ``marc.normalize`` reads (a member's 852, or
+CNMARC's 905/906).
 """
 
 from __future__ import annotations
@@ -19,11 +26,18 @@ from pymarc.marcxml import record_to_xml_node
 
 from broker.kernel.errors import MarcError
 from connectors.catalogue import Catalogue
+from connectors.z3950 import ber
 from connectors.z3950.apdu import SYNTAX, Z3950, dotted
+from connectors.z3950.ber import UNIVERSAL
 from connectors.z3950.diagnostics import Bib1
-from marc.writer import iso2709
+from connectors.z3950.opac import opac_record
+from connectors.z3950.server_pdu import ASN1_SYNTAXES
+from connectors.z3950.sutrs import sutrs_text
+from marc import Holding, normalize
+from marc.writer import holdings_of, iso2709
 
 USMARC, UNIMARC = SYNTAX["usmarc"], SYNTAX["unimarc"]
+OPAC, SUTRS = SYNTAX["opac"], SYNTAX["sutrs"]
 _ISO2709 = {"marc21": USMARC, "unimarc": UNIMARC}  # flavour -> its record syntax
 XML_SYNTAXES = {SYNTAX["xml"], (*Z3950, 5, 109, 3)}  # text-XML, application-XML
 _XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -44,7 +58,7 @@ def record_syntax(requested: tuple[int, ...] | None, flavours: tuple[str, ...]
     """The syntax records go out in for the one asked, and the flavour they are written
     in, from a catalogue that can write ``flavours`` (its own first)."""
     native = flavours[0]
-    if requested is None or requested in XML_SYNTAXES:
+    if requested is None or requested in XML_SYNTAXES or requested in ASN1_SYNTAXES:
         return requested or _ISO2709[native], native
     wanted = next((flavour for flavour, oid in _ISO2709.items() if oid == requested), None)
     if wanted is None:
@@ -56,14 +70,30 @@ def record_syntax(requested: tuple[int, ...] | None, flavours: tuple[str, ...]
 
 def encode_record(record: pymarc.Record, flavour: str, syntax: tuple[int, ...],
                   encoding: str = "utf-8") -> bytes:
-    """A record in a syntax: MARCXML (UTF-8), or ISO 2709 in ``encoding`` (``marc.writer``:
+    """A record in a syntax: MARCXML (UTF-8), OPAC or SUTRS (their encoded ASN.1 value),
+    or ISO 2709 in ``encoding`` (``marc.writer``:
     pymarc writes only UTF-8 or Latin-1). A MARC21 record's leader/09 says whether
     it is UTF-8 ('a') or not (blank); UNIMARC keeps its own. The record is not changed."""
     if syntax in XML_SYNTAXES:
         node = record_to_xml_node(record, namespace=True)
         return _XML_DECLARATION + ET.tostring(node, encoding="utf-8")
+    if syntax == OPAC:
+        marc = encode_record(record, flavour, _ISO2709[flavour], encoding)
+        return opac_record(marc, _ISO2709[flavour], record_holdings(record, flavour),
+                           encoding)
+    if syntax == SUTRS:
+        normalized = normalize(record, flavour=flavour)
+        text = sutrs_text(normalized, holdings_of(record) or normalized.holdings)
+        # SUTRS ::= InternationalString, as a GeneralString.
+        return ber.octets(text.encode(encoding, "replace"), UNIVERSAL, ber.GENERAL_STRING)
     coding = None if flavour == "unimarc" else "a" if encoding == "utf-8" else " "
     try:
         return iso2709(record, encoding, coding=coding)
     except MarcError as exc:
         raise Bib1(238, f"{exc}; ask for XML") from None
+
+
+def record_holdings(record: pymarc.Record, flavour: str) -> tuple[Holding, ...]:
+    """Every copy a record shows: its 852s read back whole where it has them, else what
+    normalization finds (852 without status, or CNMARC 905/906)."""
+    return holdings_of(record) or normalize(record, flavour=flavour).holdings

@@ -3,9 +3,10 @@
 The catalogue here is the simplest one possible: a list of real records (shared test data)
 and a query tree evaluated record by record on normalized fields. YAZ's yaz-client, the
 reference client, and our own connector must get from the server exactly what the
-catalogue gives directly: hit counts, records (USMARC, UNIMARC, MARCXML), diagnostics for
-what cannot be done. Hostile clients (garbage, bad BER, huge or slow requests, too many
-connections) lose their own association only; the server goes on serving everyone else.
+catalogue gives directly: hit counts, records (USMARC, UNIMARC, MARCXML, OPAC with every
+library's holdings, SUTRS), diagnostics for what cannot be done. Hostile clients
+(garbage, bad BER, huge or slow requests, too many connections) lose their own association
+only; the server goes on serving everyone else.
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ import operator
 import random
 import re
 import socket
+import subprocess
 import threading
+import unicodedata
+import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pymarc
@@ -43,8 +48,10 @@ from connectors.z3950.connector import Z3950Connector
 from connectors.z3950.diagnostics import Bib1
 from connectors.z3950.rpn import _expand, encode_pqf, encode_query, to_pqf
 from connectors.z3950.server import Z3950Server
-from marc import normalize, read_bytes, read_file
+from connectors.z3950.sutrs import sutrs_text
+from marc import Holding, Record, normalize, read_bytes, read_file
 from marc.normalization.text import isbn13, issn
+from marc.writer import holdings_of, write_record
 
 HOST = "127.0.0.1"
 INDEXES = {"callnumber": "1=16"}
@@ -449,8 +456,8 @@ def test_yaz_client_has_utf8_accepted(served):
     ("marc21", ["find @attr 1=4 @attr 5=2 perl"], 120, "2"),
     ("marc21", ["find @attrset 1.2.840.10003.3.2 @attr 1=4 perl"], 121, "1.2.840.10003.3.2"),
     ("marc21", ["querytype cql", "find title=perl"], 107, "type-104"),
-    ("marc21", ["format sutrs", "find @attr 1=4 perl", "show 1+1"], 239,
-     "1.2.840.10003.5.101"),
+    ("marc21", ["format grs-1", "find @attr 1=4 perl", "show 1+1"], 239,
+     "1.2.840.10003.5.105"),
     # A catalogue that has only its own flavour says which it has, never relabels.
     ("marc21", ["format unimarc", "find @attr 1=4 perl", "show 1+1"], 238,
      "1.2.840.10003.5.10"),
@@ -727,7 +734,10 @@ def test_refused_services_are_answered_and_sets_live_on(served):
         raw = await Raw.connect(served.port)
         await raw.init()
         assert pdu.read_search_response(await raw.ask(_search_request(b"a", "perl"))).hits == 10
-        scan = await raw.ask(ber.seq(CONTEXT, 35, [ref, ber.integer(20, CONTEXT, 6)]))
+        # A catalogue that cannot browse (tests/connectors/test_z3950_scan.py: one that can).
+        databases = ber.seq(CONTEXT, 3, [ber.octets(b"marc21", CONTEXT, 105)])
+        scan = await raw.ask(ber.seq(CONTEXT, 35, [ref, databases,
+                                                   ber.integer(20, CONTEXT, 6)]))
         assert scan.is_(CONTEXT, 36) and _part(scan, 2).as_bytes() == b"r1"
         assert (_part(scan, 4).as_int(), _part(scan, 5).as_int()) == (6, 0)
         assert _diagnostic_codes(_part(scan, 7, 2)) == [1025]
@@ -1098,3 +1108,178 @@ def test_local_catalogues_are_served_as_they_answer(local_catalogues, no_errors)
         flavour = local_catalogues[db].flavour
         assert [r.as_dict() for r in page.records] == [
             normalize(r, flavour=flavour, library="peer").as_dict() for r in expected], cql
+
+
+# --- OPAC and SUTRS -----------------------------------------------------------------------
+
+UNION_HOLDINGS = (
+    Holding("bupt", "中文书库", "I242.4/3", "0123456", "available"),
+    Holding("pku", "总馆", "I242.4/3a", "P998877", "on_loan", "2027-01-15"),
+    Holding("ruc", "社科阅览室", "I242.4/3", "R0001", "not_for_loan"),
+)
+UNION_RECORD = Record(
+    id="c1", format="marc21", title="红楼梦", subtitle="程乙本", responsibility="曹雪芹著",
+    authors=("曹雪芹",), publisher="人民文学出版社", place="北京", year=2008, extent="2册",
+    language="chi", material_type="book", isbns=("9787020065875",),
+    subjects=("章回小说 -- 中国 -- 清代",))
+UNION_QUERY = "@attr 1=7 9787020065875"
+
+
+def _demo_cnmarc_records() -> list[pymarc.Record]:
+    """BNU's records in the demo consortium (CNMARC, 905/906 holdings) with two copies."""
+    from broker.demo import catalogues as demo
+    from broker.demo import members
+
+    consortium = members.load_members()
+    plans = [p for p in members.plan([lib.id for lib in consortium.libraries])
+             if p.id == "bnu"]
+    records = demo.generate(plans, consortium).records["bnu"]
+    return [r for r in records if len(r.get_fields("906")) > 1][:3]
+
+
+@pytest.fixture(scope="module")
+def opac_served():
+    """A union-shaped catalogue (records as the union front door writes them: every
+    library's holdings in 852, with status and due date) and a demo CNMARC member."""
+    union = ListCatalogue("union", "marc21", [
+        write_record(UNION_RECORD, "marc21", record_id="c1", holdings=UNION_HOLDINGS)])
+    member = LocalCatalogue(_demo_cnmarc_records(), name="bnu", flavour="unimarc")
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    server = Z3950Server({"union": union, "bnu": member})
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+    yield server, member
+    asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
+
+
+def _yaz_text(output: str) -> str:
+    """yaz-client's output with its \\XHH escapes of non-ASCII bytes read back as UTF-8."""
+    def bytes_of(match: re.Match[str]) -> str:
+        data = bytes(int(h, 16) for h in re.findall(r"\\X([0-9A-F]{2})", match.group(0)))
+        return data.decode("utf-8", "replace")
+
+    return re.sub(r"(?:\\X[0-9A-F]{2})+", bytes_of, output)
+
+
+def _zoomsh(port: int, database: str, syntax: str, query: str = UNION_QUERY) -> str:
+    argv = ["zoomsh", f"set preferredRecordSyntax {syntax}",
+            f"connect tcp:{HOST}:{port}/{database}", f"search {query}", "show 0 9", "quit"]
+    done = subprocess.run(argv, capture_output=True, timeout=30, check=False)
+    return (done.stdout + done.stderr).decode("utf-8", "replace")
+
+
+def _yaz_holdings(output: str) -> list[dict[str, str]]:
+    """yaz-client's print of an OPAC record's holdings: one dict per 'Data holdings'."""
+    found = []
+    for block in output.split("Data holdings ")[1:]:
+        block = block.split("nextResultSetPosition")[0].split("\n[")[0]
+        found.append(dict(re.findall(r"^ ?(\w+): ([^\n]*)$", block, re.M)))
+    return found
+
+
+def test_yaz_client_gets_opac_records_of_the_union(opac_served):
+    server, _member = opac_served
+    output = yaz_client_run(HOST, server.port, "union",
+                            ["format opac", f"find {UNION_QUERY}", "show 1+1"], charset="UTF-8")
+    assert "Record type: OPAC" in output and "Record type: USmarc" in output, output
+    assert "245 10 $a 红楼梦 $b 程乙本 $c 曹雪芹著" in output, output
+    holdings = _yaz_holdings(output)
+    assert [(h["nucCode"], h["localLocation"], h["callNumber"], h["itemId"])
+            for h in holdings] == [
+        ("bupt", "bupt 中文书库", "I242.4/3", "0123456"),
+        ("pku", "pku 总馆", "I242.4/3a", "P998877"),
+        ("ruc", "ruc 社科阅览室", "I242.4/3", "R0001")]
+    assert [h["availableNow"] != "0" for h in holdings] == [True, False, True]
+    assert holdings[1]["availabiltyDate"] == "2027-01-15"  # (YAZ's spelling)
+    assert "availabiltyDate" not in holdings[0] and "availabiltyDate" not in holdings[2]
+    assert holdings[1]["publicNote"] == "on loan, due 2027-01-15"
+    assert holdings[2]["publicNote"] == "not for loan"
+
+
+def test_yaz_client_gets_opac_records_of_a_demo_cnmarc_member(opac_served):
+    server, member = opac_served
+    output = yaz_client_run(HOST, server.port, "bnu",
+                            ["format opac", f"find {DEFAULT_ALL_RECORDS['z3950']}",
+                             f"show 1+{len(member)}"])
+    assert output.count("Record type: OPAC") == len(member) >= 1, output
+    assert output.count("Record type: Unimarc") == len(member), output
+    holdings = _yaz_holdings(output)
+    copies = [(f["a"], f["b"]) for r in member.records for f in r.get_fields("906")]
+    # The demo's CNMARC gives no circulation status: none is made up, and the item is
+    # named in the note instead of a circulation record.
+    assert [(h["nucCode"], h["publicNote"]) for h in holdings] == [
+        (library, f"status not reported: item {barcode}") for library, barcode in copies]
+    assert all("availableNow" not in h and "itemId" not in h
+               and h["localLocation"].startswith("BNU ") and h["callNumber"]
+               for h in holdings), holdings
+
+
+def test_zoomsh_renders_opac_holdings_and_sutrs(opac_served):
+    server, _member = opac_served
+    opac = _zoomsh(server.port, "union", "opac")
+    assert "syntax=OPAC" in opac, opac
+    xml = opac[opac.index("<holdings>"):opac.index("</holdings>") + len("</holdings>")]
+    holdings = ET.fromstring(xml).findall("holding")
+    assert [h.findtext("nucCode") for h in holdings] == ["bupt", "pku", "ruc"]
+    loans = [h.find("circulations/circulation") for h in holdings]
+    assert [c.find("availableNow").get("value") for c in loans] == ["1", "0", "1"]
+    assert loans[1].findtext("availabilityDate") == "2027-01-15"
+    assert [c.findtext("itemId") for c in loans] == ["0123456", "P998877", "R0001"]
+
+    sutrs = _zoomsh(server.port, "union", "sutrs")
+    assert "syntax=SUTRS" in sutrs, sutrs
+    for line in ("Title: 红楼梦 : 程乙本 / 曹雪芹著", "Author: 曹雪芹",
+                 "Published: 北京 : 人民文学出版社, 2008", "Extent: 2册",
+                 "ISBN: 9787020065875", "Subject: 章回小说 -- 中国 -- 清代",
+                 "Holding: bupt 中文书库 I242.4/3 [0123456]: available",
+                 "Holding: pku 总馆 I242.4/3a [P998877]: on loan, due 2027-01-15",
+                 "Holding: ruc 社科阅览室 I242.4/3 [R0001]: not for loan"):
+        assert f"\n{line}\n" in sutrs, sutrs
+
+
+def test_yaz_client_gets_sutrs_of_a_demo_cnmarc_member(opac_served):
+    server, member = opac_served
+    output = _yaz_text(yaz_client_run(HOST, server.port, "bnu", [
+        "format sutrs", f"find {DEFAULT_ALL_RECORDS['z3950']}", "show 1+1"]))
+    assert "Record type: SUTRS" in output, output
+    first = normalize(member.records[0], flavour="unimarc")
+    assert f"Title: {first.title}" in output, output
+    barcodes = [f["b"] for f in member.records[0].get_fields("906")]
+    held = re.findall(r"^Holding: BNU [^\n]*\[(\w+)\]: status not reported$", output, re.M)
+    assert held == barcodes, output
+
+
+def test_sutrs_lines_fit_a_terminal():
+    long = replace(UNION_RECORD, title="中华人民共和国" * 12,
+                   subtitle="a rather long subtitle " * 5, subjects=("x" * 100,))
+    text = sutrs_text(long, UNION_HOLDINGS)
+    lines = text.splitlines()
+    width = [sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+             for line in lines]
+    assert max(width) <= 78, lines
+    assert lines[1].startswith("    ") and "".join(
+        line.strip() for line in lines[:4]).startswith("Title: " + "中华人民共和国" * 12)
+
+
+def test_union_852s_read_back_whole():
+    written = write_record(UNION_RECORD, "unimarc", holdings=UNION_HOLDINGS)
+    assert holdings_of(written) == UNION_HOLDINGS
+    other = pymarc.Record()
+    other.add_field(pymarc.Field("852", pymarc.Indicators(" ", " "), [
+        pymarc.Subfield("a", "X"), pymarc.Subfield("z", "Ask at the desk")]))
+    assert holdings_of(other) == (Holding("X"),)
+
+
+def test_our_connector_reads_opac_records(opac_served):
+    server, member = opac_served
+    hits, records = _direct(member, "year>0")
+    page = _search(_library(server.port, "bnu", format="unimarc", record_syntax="opac"),
+                   "year>0", count=10)
+    assert not page.problems, page.problems
+    assert page.hits == hits >= 1 and [r.as_dict() for r in page.records] == [
+        normalize(r, flavour="unimarc", library="peer").as_dict() for r in records]
+    assert page.records[0].holdings
