@@ -639,3 +639,25 @@ def test_an_admin_chooses_whose_desk_to_see(clocked):
     page = reader.get(f"/ill/requests/{request_id}")
     assert page.cssselect("p.req-status")[0].get("data-status") == "closed"
     assert text(page, "p.reason") == ["原因: 重复申请"]
+
+
+def test_staff_see_why_a_records_sources_were_merged_and_readers_do_not(app, staff):
+    """za (Z39.50) and zb (SRU) hold the same CNMARC records: each merged record says, to
+    staff only and in Chinese, which record joined which and on what evidence."""
+    def record_page(visitor: Visitor):
+        found = visitor.client.get("/search", query_string={
+            "field": "title", "text": "中国发展报告", "library": ["za", "zb"]})
+        assert found.status_code == 302
+        results = visitor.get(found.headers["Location"])
+        link = results.cssselect("li.record a.title")[0].get("href")
+        return visitor.get(link)
+
+    page_ = record_page(staff["za"])
+    assert "合并依据" in page_.text_content()
+    (why,) = text(page_, "ul.merge-why li")
+    found = re.fullmatch(r"(z[ab]):\S+ 并入 (z[ab]):\S+: "
+                         r"(标识号一致 \(ISBN \d{13}\)|著录一致 \(题名.*\))", why)
+    assert found and found.group(1) != found.group(2), why
+    assert not re.search(r"[A-Za-z]{3,}", why.split(": ", 1)[1].replace("ISBN", "")), why
+    reader = active_reader(app, staff, "merge-why-reader")
+    assert "合并依据" not in record_page(reader).text_content()
