@@ -31,6 +31,8 @@ GENERATOR_VERSION = 1
 class DemoData:
     works: list[Work]
     records: dict[str, list[Record]]  # member id -> its catalogue
+    # member id -> the work each of its records catalogues (the merge's ground truth)
+    works_of: dict[str, list[Work]]
 
     @property
     def total_records(self) -> int:
@@ -49,7 +51,7 @@ def generate(plans: list[MemberPlan], consortium: Consortium, seed: int = SEED,
     for p in plans:
         member_rng = random.Random(f"{seed}:{p.id}")
         records[p.id] = member_records(member_rng, p, held[p.id])
-    return DemoData(all_works, records)
+    return DemoData(all_works, records, {p.id: held[p.id] for p in plans})
 
 
 def fingerprint(plans: list[MemberPlan], seed: int = SEED) -> str:

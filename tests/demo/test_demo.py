@@ -342,3 +342,37 @@ def test_port_in_use_is_a_user_error(data_dir):
         done = balis("demo", "--check", "--data-dir", str(data_dir), "--port-base", str(base))
     assert done.returncode == 2
     assert "--port-base" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_merge_puts_each_demo_work_in_one_cluster_of_its_own(plans, directory):
+    """Every member's whole catalogue merged (MARC21 and CNMARC, UTF-8 and GB18030, with
+    and without ISBNs): each work the generator shared out is one cluster, and no cluster
+    holds two works: the demo consortium merges every shared work and nothing else."""
+    from broker.search.merge import Merger
+
+    data = demo_catalogues.generate(plans, directory)
+    merger = Merger()
+    work_of: dict[tuple[str, str | None], int] = {}
+    for p in plans:
+        records = [normalize(r, flavour=p.format, library=p.id) for r in data.records[p.id]]
+        for record, work in zip(records, data.works_of[p.id], strict=True):
+            work_of[(p.id, record.id)] = work.number
+        merger.add(p.id, records)
+    clusters_of_work: dict[int, set[str]] = {}
+    for cluster in merger.clusters:
+        works = {work_of[(library, r.id)] for library, r in cluster.records}
+        assert len(works) == 1, (cluster.id, sorted(works))
+        clusters_of_work.setdefault(works.pop(), set()).add(cluster.id)
+    split = {w: c for w, c in clusters_of_work.items() if len(c) > 1}
+    assert not split, split
+    shared = sum(1 for holders in _holders_by_work(data).values() if len(holders) > 1)
+    assert shared > 500
+    assert len(merger.clusters) == len(clusters_of_work)
+
+
+def _holders_by_work(data) -> dict[int, set[str]]:
+    out: dict[int, set[str]] = {}
+    for member, works in data.works_of.items():
+        for work in works:
+            out.setdefault(work.number, set()).add(member)
+    return out
