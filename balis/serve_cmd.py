@@ -33,7 +33,22 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
                             "(default marc21)")
     serve.add_argument("--threads", type=int, default=16, metavar="N",
                        help="request threads (default 16)")
+    serve.add_argument("--union-depth", type=positive_integer, default=None, metavar="N",
+                       help="records of each library merged into a union result set over "
+                            "SRU and Z39.50, fixed when the search is answered (default "
+                            "100); a member with more makes the count a minimum")
     serve.set_defaults(handler=run_serve)
+
+
+def positive_integer(text: str) -> int:
+    """argparse's type for counts: its usage error (exit 2) names the option."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    return value
 
 
 def check_port(name: str, port: int | None) -> None:
@@ -66,7 +81,10 @@ def run_serve(args: argparse.Namespace) -> int:
     setup_logging()
     from web import create_app
 
-    app = create_app({"CONSORTIUM": consortium, "SRU_FLAVOUR": args.flavour})
+    settings: dict = {"CONSORTIUM": consortium, "SRU_FLAVOUR": args.flavour}
+    if args.union_depth is not None:
+        settings["UNION_DEPTH"] = args.union_depth
+    app = create_app(settings)
     return serve_app(app, args.host, args.port, z3950_port=args.z3950_port,
                      threads=args.threads, banner=f"balis serve: {consortium.name}, "
                      f"{sum(1 for lib in consortium.libraries if lib.searchable)} searchable "

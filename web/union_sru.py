@@ -11,7 +11,7 @@ import threading
 
 from flask import Blueprint, Response, current_app, request
 
-from broker.catalogues.union import UnionCatalogue
+from broker.catalogues.union import DEFAULT_DEPTH, UnionCatalogue
 from connectors.sru.handler import handle
 from connectors.sru.request import NOT_SRU_POST, request_params
 from connectors.sru.xml import soap_envelope
@@ -24,13 +24,15 @@ SRU_TIMEOUT = 120.0  # seconds: a union search waits for the slowest library
 
 
 def union_catalogue(broker) -> UnionCatalogue:
-    """The one union catalogue of this app, made on first use; its searches run on the
-    broker's loop."""
+    """The one union catalogue of this app (SRU's and, with ``balis serve --z3950-port``,
+    Z39.50's), made on first use; its searches run on the broker's loop. ``UNION_DEPTH``
+    in the app's config: records of each library merged into a result set."""
     balis = get_balis()
+    config = current_app.config
     with _lock:
         if balis.union is None:
-            balis.union = UnionCatalogue(broker, flavour=current_app.config.get(
-                "SRU_FLAVOUR", "marc21"))
+            balis.union = UnionCatalogue(broker, flavour=config.get("SRU_FLAVOUR", "marc21"),
+                                         depth=config.get("UNION_DEPTH", DEFAULT_DEPTH))
     return balis.union
 
 

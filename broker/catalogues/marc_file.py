@@ -29,6 +29,8 @@ import pymarc
 
 from broker.kernel.cql import INDEXES, TEXT_RELATIONS, YEAR_RELATIONS, Boolean, Clause, Node
 from broker.kernel.errors import UnsupportedQuery
+from connectors.catalogue import SCAN_INDEXES, ScanIndex, ScanPage
+from connectors.local.headings import TEXT_HEADINGS, HeadingList
 from connectors.local.keys import (
     CJK_CHAR,
     RUN,
@@ -143,7 +145,11 @@ class LocalCatalogue:
         terms: dict[str, dict[str, set[int]]] = {name: defaultdict(set) for name in INDEXES}
         texts: dict[str, dict[int, str]] = {name: {} for name in TEXT_INDEXES}
         self._years: dict[int, int] = {}
+        self._heading_values: dict[ScanIndex, list[tuple[str | None, int]]] = {
+            name: [] for name in SCAN_INDEXES if name != "any"}
+        self._headings: dict[ScanIndex, HeadingList] = {}
         for pos, rec in enumerate(normalized):
+            _collect_headings(self._heading_values, rec, pos)
             for name, values in text_values(rec).items():
                 forms = [f for f in map(phrase_form, values) if f]
                 postings = terms[name]
@@ -166,6 +172,21 @@ class LocalCatalogue:
         self._index = {
             name: _Postings(dict(terms[name]), sorted(terms[name]), texts.get(name, {}))
             for name in INDEXES if name != "year"}
+
+    # --- browsing (Z39.50 Scan, SRU scan) ------------------------------------------------
+
+    async def scan(self, index: ScanIndex, term: str, *, count: int, position: int
+                   ) -> ScanPage:
+        """Headings of ``index`` around ``term`` (connectors.catalogue.ScannableCatalogue),
+        each counting its records; an index this catalogue cannot search cannot be browsed."""
+        if index not in SCAN_INDEXES or (index != "any" and index not in self.indexes):
+            raise UnsupportedQuery(f"this library's catalogue cannot be browsed by {index}")
+        headings = self._headings.get(index)
+        if headings is None:
+            parts = TEXT_HEADINGS if index == "any" else (index,)
+            headings = self._headings[index] = HeadingList(
+                index, (pair for part in parts for pair in self._heading_values[part]))
+        return headings.page(term, count=count, position=position)
 
     # --- searching ----------------------------------------------------------------------
 
@@ -315,6 +336,19 @@ def _phrase_pattern(form: str, truncated: bool, whole: bool) -> re.Pattern[str]:
     start = r"(?<![0-9a-z])" if _LATIN_EDGE.fullmatch(form[0]) else ""
     end = r"(?![0-9a-z])" if _LATIN_EDGE.fullmatch(form[-1]) and not truncated else ""
     return re.compile(start + body + end)
+
+
+def _collect_headings(values: dict[ScanIndex, list[tuple[str | None, int]]], rec: Record,
+                      pos: int) -> None:
+    """A record's headings as catalogued: the main title, every author, subject and
+    ISBN, the publisher."""
+    values["title"].append((rec.title, pos))
+    values["publisher"].append((rec.publisher, pos))
+    lists: tuple[tuple[ScanIndex, tuple[str, ...]], ...] = (
+        ("author", rec.authors), ("subject", rec.subjects), ("isbn", rec.isbns),
+        ("issn", rec.issns))
+    for name, found in lists:
+        values[name].extend((value, pos) for value in found)
 
 
 def _majority(flavours: list[str]) -> str | None:

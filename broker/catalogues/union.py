@@ -24,14 +24,17 @@ UNIMARC or USMARC request), so a client can trust the record syntax it is told:
   the same 852 anyway, so one reader of holdings serves both flavours. (Our own
   normalizer reads 852 holdings only from MARC21 records.)
 
-Hits. The number of merged records is exact once every library's hits have been fetched.
-Searches whose libraries found at most ``exhaust`` records in all are fetched to the end
-at once, so their count is exact. For larger ones the count is an estimate (the
-clusters so far plus the libraries' unfetched records, scaled by the share of fetched
-records that merged into clusters of their own); ``ResultSet.precision`` says
-``estimate`` and ``fetch`` asks the libraries for more as clients page past what was
-fetched (``Broker.fetch_more``). Positions handed out never move: the first round is in
-relevance order, and records that arrive later follow, ranked among themselves.
+Hits. A union result set is fixed when the search is answered, so the count a client is
+told is the count it can present, records 1 to ``hits``, for as long as it holds the set.
+Every member that answered is paged (``Broker.fetch_to_depth``) until it has sent
+min(its hits, ``depth``) records (default 100 per library, as Pazpar2's per-target
+default); those records, and no more, are merged and ranked once, and ``hits`` is the
+number of merged records. Nothing is fetched while a client presents. ``precision`` is
+``exact`` when every answering member's whole result is in the set, else ``minimum`` (SRU
+2.0's term: some member has records beyond the depth, which would add to the count; a
+client wanting them narrows its query, or the server is started with a deeper depth).
+Members that failed or timed out are not in the count; ``libraries`` gives each member's
+own total (``hits``), the records of it in the set (``fetched``) and its status.
 
 Result sets are kept ``cache_ttl`` seconds per query (identical searches arriving
 together share one broker search), so an SRU client paging through a result does not
@@ -45,21 +48,25 @@ import copy
 import logging
 import time
 from collections import OrderedDict
+from typing import Literal
 
 import pymarc
 
 from broker.kernel.cql import Boolean, Node, to_cql
 from broker.kernel.errors import ConnectorError, UnsupportedQuery
+from broker.kernel.sorting import SortKey
 from broker.search import rank
 from broker.search.fanout import Broker
-from broker.search.merge import Cluster
+from broker.search.merge import Cluster, Merger
 from broker.search.session import SearchSession
+from connectors.catalogue import ResultSet, ScanIndex, ScanPage
+from connectors.local.connector import LocalIndexConnector
 from marc.model import RawMarc, Record
 from marc.writer import FLAVOURS, as_flavour, holding_fields, write_record
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_EXHAUST = 200
+DEFAULT_DEPTH = 100  # records per library merged into a union result set
 DEFAULT_CACHE_TTL = 120.0
 DEFAULT_CACHE_SIZE = 64
 
@@ -70,10 +77,12 @@ class UnionCatalogue:
     def __init__(self, broker: Broker, library_ids: list[str] | None = None, *,
                  name: str = "union", title: str | None = None, flavour: str = "marc21",
                  per_library: int | None = None, timeout: float | None = None,
-                 exhaust: int = DEFAULT_EXHAUST, cache_ttl: float = DEFAULT_CACHE_TTL,
+                 depth: int = DEFAULT_DEPTH, cache_ttl: float = DEFAULT_CACHE_TTL,
                  cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         if flavour not in FLAVOURS:
             raise ValueError(f"flavour must be one of {', '.join(FLAVOURS)}, not {flavour!r}")
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+            raise ValueError(f"depth must be a positive integer, not {depth!r}")
         self.broker = broker
         # Checked now (UsageError/ConfigError), not at the first client's search.
         self.libraries = broker.select(library_ids)
@@ -85,15 +94,16 @@ class UnionCatalogue:
         self.description = (
             f"The union catalogue of {consortium}: one search over "
             f"{len(self.libraries)} member libraries ({members}),"
-            f" merged and de-duplicated; each record carries every library's holdings as "
-            f"852 fields ($a library, $b location, $h call number, $p barcode, $z status).")
+            f" merged and de-duplicated (up to {depth} records of each library); each "
+            f"record carries every library's holdings as 852 fields ($a library, "
+            f"$b location, $h call number, $p barcode, $z status).")
         self.flavour: str = flavour  # as connectors.catalogue.Catalogue has it
         # What a client may ask for besides (a Z39.50 UNIMARC or USMARC request): the one
         # MARC writer writes a cluster in either, whatever the union's default.
         self.flavours: tuple[str, ...] = FLAVOURS
         self.per_library = per_library
         self.timeout = timeout
-        self.exhaust = exhaust
+        self.depth = depth
         self.cache_ttl = cache_ttl
         self.cache_size = cache_size
         self._cache: OrderedDict[str, tuple[float, asyncio.AbstractEventLoop,
@@ -133,6 +143,29 @@ class UnionCatalogue:
                 del self._cache[text]  # a failure is not remembered
             raise
 
+    # --- Scan: over the union index member, the one list of every member's headings ----
+
+    def _index_member(self) -> LocalIndexConnector | None:
+        """The connector of the first ``protocol: local`` library (a union index built by
+        ``balis index build``) among the union's; the broker owns and closes it."""
+        for library in self.libraries:
+            if library.connector is not None and library.connector.protocol == "local":
+                connector = self.broker._connector(library)
+                return connector if isinstance(connector, LocalIndexConnector) else None
+        return None
+
+    def can_scan(self) -> bool:
+        return self._index_member() is not None
+
+    async def scan(self, index: ScanIndex, term: str, *, count: int, position: int
+                   ) -> ScanPage:
+        """The union index's headings (connectors.catalogue.ScannableCatalogue); without a
+        union index member, UnsupportedQuery: live members cannot be browsed as one."""
+        member = self._index_member()
+        if member is None:
+            raise UnsupportedQuery("the union catalogue has no union index to browse")
+        return await member.scan(index, term, count=count, position=position)
+
     async def _search(self, text: str) -> UnionResultSet:
         session = await self.broker.search(text, self.library_ids,
                                            per_library=self.per_library, timeout=self.timeout)
@@ -141,49 +174,65 @@ class UnionCatalogue:
         if not any(state.status == "ok" for state in states):
             reasons = "; ".join(f"{s.library.id}: {s.error or s.status}" for s in states)
             raise ConnectorError(f"no member library answered ({reasons})")
-        result = UnionResultSet(self, session)
-        total = sum(state.hits or 0 for state in states if state.status == "ok")
-        if result.more_available and total <= self.exhaust:
-            await result.fetch_all()
-        return result
+        await self.broker.fetch_to_depth(session, self.depth)
+        return UnionResultSet(self, session)
 
 
 class UnionResultSet:
-    """The merged records of one union search; positions are 1-based and stable."""
+    """The merged records of one union search, fixed when it is made; positions are
+    1-based and never move."""
 
     def __init__(self, catalogue: UnionCatalogue, session: SearchSession) -> None:
         self.catalogue = catalogue
         self.session = session
-        self._order: list[Cluster] = rank.order(list(session.merger.clusters), "relevance",
-                                                session.terms)
-        self._placed = {id(cluster) for cluster in self._order}
-        self._lock = asyncio.Lock()
+        self.depth = catalogue.depth
+        # Each library's records up to the depth, in the order it sent them. Its last page
+        # may have brought more: those are left out, so the set is what the depth says
+        # whatever the members' page sizes.
+        taken: dict[str, int] = {}
+        for library, _record in session.arrivals:
+            taken[library] = taken.get(library, 0) + 1
+        if any(count > self.depth for count in taken.values()):
+            clusters = self._merge_to_depth(session)
+        else:
+            clusters = list(session.merger.clusters)
+        self._order: list[Cluster] = rank.order(clusters, "relevance", session.terms)
+        self._used = {lid: min(count, self.depth) for lid, count in taken.items()}
+        # Decided now: a member that answers later (another process's session) or a page
+        # that comes late changes nothing a client was told.
+        # A member is complete when every position of its result was fetched (records it
+        # could not send are its problems, not missing ones) and none was left out.
+        self._precision: Literal["exact", "minimum"] = "exact" if all(
+            not state.has_more and taken.get(lid, 0) <= self.depth
+            for lid, state in session.states.items() if state.status == "ok") else "minimum"
+        self._libraries = [{**state.as_dict(), "fetched": self._used.get(lid, 0)}
+                           for lid, state in session.states.items()]
+
+    def _merge_to_depth(self, session: SearchSession) -> list[Cluster]:
+        merger = Merger(session.merger.aggregators)
+        kept: dict[str, int] = {}
+        for library, record in session.arrivals:
+            if kept.get(library, 0) < self.depth:
+                kept[library] = kept.get(library, 0) + 1
+                merger.add(library, [record])
+        return list(merger.clusters)
 
     @property
-    def more_available(self) -> bool:
-        return any(state.has_more for state in self.session.states.values())
-
-    @property
-    def precision(self) -> str:
-        """``exact`` once every library's records are merged, else ``estimate``."""
-        return "estimate" if self.more_available else "exact"
+    def precision(self) -> Literal["exact", "minimum"]:
+        """``exact`` when every answering member's whole result is merged, else
+        ``minimum``: the members have records beyond the depth."""
+        return self._precision
 
     @property
     def hits(self) -> int:
-        clusters = len(self.session.merger.clusters)
-        if not self.more_available:
-            return clusters
-        states = self.session.states.values()
-        fetched = sum(state.fetched for state in states)
-        remaining = sum(max(0, (state.hits or 0) - (state.next_start - 1))
-                        for state in states if state.has_more)
-        share = clusters / fetched if fetched else 1.0
-        return clusters + round(remaining * share)
+        """Exactly the records that can be presented, 1 .. hits."""
+        return len(self._order)
 
     @property
     def libraries(self) -> list[dict]:
-        """Each library's state (CONTRACTS section 5's fields), for the client to see."""
-        return [state.as_dict() for state in self.session.states.values()]
+        """Each library's state (CONTRACTS section 5's fields; ``fetched``: its records
+        merged into this set), for the client to see."""
+        return [dict(library) for library in self._libraries]
 
     async def fetch(self, start: int, count: int, flavour: str | None = None
                     ) -> list[pymarc.Record]:
@@ -194,10 +243,6 @@ class UnionResultSet:
         if start < 1 or count <= 0:
             return []
         end = start + count - 1
-        async with self._lock:
-            if end > len(self._order) and self.more_available:
-                await self.catalogue.broker.fetch_more(self.session, end)
-                self._place_new()
         records = []
         for cluster in self._order[start - 1:end]:
             records.append(cluster_marc(cluster, flavour))
@@ -205,16 +250,12 @@ class UnionResultSet:
                 await asyncio.sleep(0)
         return records
 
-    async def fetch_all(self) -> None:
-        async with self._lock:
-            await self.catalogue.broker.fetch_more(self.session, 1 << 30)
-            self._place_new()
+    async def sort(self, keys: tuple[SortKey, ...]) -> ResultSet:
+        """The same records ordered by ``keys``, as a new set: this one keeps its order
+        (connectors.catalogue.SortableResultSet; the work is in union_sort)."""
+        from broker.catalogues.union_sort import sort_union  # it imports this module
 
-    def _place_new(self) -> None:
-        new = [c for c in self.session.merger.clusters if id(c) not in self._placed]
-        if new:
-            self._order.extend(rank.order(new, "relevance", self.session.terms))
-            self._placed.update(id(c) for c in new)
+        return await sort_union(self, self._order, keys)
 
 
 def _lists_everything(node: Node) -> bool:

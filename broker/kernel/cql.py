@@ -13,9 +13,13 @@ Relations: ``=`` (and ``==``, ``adj``, ``all``, ``any``) on text; ``= < > <= >=`
 its prefix) is the clause ``ALL_RECORDS_CLAUSE``: every record. Harvesters send it.
 Prefix maps (``> dc = "info:srw/cql-context-set/1/dc-v1.1" dc.title = x``, or
 ``> "uri"`` for the default set) are honoured for the context sets of ``CONTEXT_SETS``;
-another identifier is a QueryError naming it. Sorting (``sortBy``) and relation modifiers
-are refused with messages that say so, so that a server can answer "unsupported" rather
-than "syntax error".
+another identifier is a QueryError naming it. Relation modifiers are refused with a
+message that says so, so that a server can answer "unsupported" rather than "syntax error".
+
+CQL's ``sortBy`` (``dc.title/sort.descending dc.date``) is read by ``parse_with_sort``,
+which gives the tree and its ``broker.kernel.sorting.SortKey``s (a SortError for a key we
+cannot sort by); ``parse`` refuses it with a message that says so, since its callers (a
+member's query, the reader's search) have no way to sort.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import re
 from dataclasses import dataclass
 
 from broker.kernel.errors import QueryError
+from broker.kernel.sorting import Missing, SortError, SortKey, checked, sort_index
 
 INDEXES = ("any", "title", "author", "subject", "isbn", "issn", "publisher", "year",
            "callnumber")
@@ -148,25 +153,37 @@ def _odd_escape(text: str) -> bool:
 
 def parse(query: str) -> Node:
     """Parse a CQL query; QueryError says what is wrong and where."""
+    return _parse(query, sorting=False)[0]
+
+
+def parse_with_sort(query: str) -> tuple[Node, tuple[SortKey, ...]]:
+    """Parse a CQL query that may end in ``sortBy``: the tree and its sort keys (none
+    without sortBy). SortError (a QueryError) for a sort key we cannot sort by."""
+    return _parse(query, sorting=True)
+
+
+def _parse(query: str, *, sorting: bool) -> tuple[Node, tuple[SortKey, ...]]:
     if not query or not query.strip():
         raise QueryError("the query is empty")
     if len(query) > 2000:
         raise QueryError("the query is longer than 2000 characters")
-    parser = _Parser(_tokens(query))
+    parser = _Parser(_tokens(query), sorting=sorting)
     node = parser.query()
     if parser.peek.kind == "word" and parser.peek.text.lower() == "sortby":
         raise QueryError(f"sortBy is not supported (at position {parser.peek.pos + 1}): "
                          "records come in the catalogue's own order")
     if parser.peek.kind != "end":
         raise QueryError(f"unexpected {parser.peek.text!r} at position {parser.peek.pos + 1}")
-    return node
+    return node, parser.sort_keys
 
 
 class _Parser:
-    def __init__(self, tokens: list[_Tok]) -> None:
+    def __init__(self, tokens: list[_Tok], *, sorting: bool = False) -> None:
         self.tokens = tokens
         self.i = 0
         self.depth = 0
+        self.sorting = sorting  # whether a final sortBy is read (parse_with_sort)
+        self.sort_keys: tuple[SortKey, ...] = ()
         # Prefix maps in force, innermost last: prefix -> context set ("" the default set).
         self.scopes: list[dict[str, str]] = []
 
@@ -186,7 +203,12 @@ class _Parser:
         if scope:
             self.scopes.append(scope)
         try:
-            return self._scoped_clause()
+            node = self._scoped_clause()
+            if (self.sorting and self.depth == 0 and self.peek.kind == "word"
+                    and self.peek.text.lower() == "sortby"):
+                self.take()
+                self.sort_keys = self._sort_spec()  # the prefixes hold for it too
+            return node
         finally:
             if scope:
                 self.scopes.pop()
@@ -307,6 +329,57 @@ class _Parser:
         if relation not in TEXT_RELATIONS + YEAR_RELATIONS:
             raise QueryError(f"the relation {tok.text!r} is not supported")
         return relation
+
+
+    # --- sortBy ---------------------------------------------------------------------
+
+    def _sort_spec(self) -> tuple[SortKey, ...]:
+        """sortSpec ::= singleSpec+ ; singleSpec ::= index modifier* (to the query's end)."""
+        keys: list[SortKey] = []
+        while self.peek.kind != "end":
+            tok = self.take()
+            if tok.kind != "word":
+                raise QueryError(f"a sort index was expected at position {tok.pos + 1}")
+            name = self._qualified(tok.text.lower())
+            try:
+                index = sort_index(INDEX_ALIASES.get(name, name))
+            except SortError as exc:
+                raise SortError(str(exc).replace(repr(INDEX_ALIASES.get(name, name)),
+                                                 repr(tok.text)), "index", tok.text) from None
+            ascending, case_sensitive = True, False
+            missing: Missing = "last"
+            while self.peek.kind == "symbol" and self.peek.text == "/":
+                self.take()
+                modifier = self.take()
+                if modifier.kind != "word":
+                    raise QueryError(f"a sort modifier was expected at position "
+                                     f"{modifier.pos + 1}")
+                value = None
+                if self.peek.kind == "symbol" and self.peek.text == "=":
+                    self.take()
+                    value = self.take().text
+                word = modifier.text.lower().removeprefix("sort.")
+                if word in ("ascending", "descending"):
+                    ascending = word == "ascending"
+                elif word in ("ignorecase", "respectcase"):
+                    case_sensitive = word == "respectcase"
+                elif word in _MISSING_MODIFIERS:
+                    missing = _MISSING_MODIFIERS[word]
+                elif word.startswith("missing"):
+                    raise SortError(f"the sort modifier {modifier.text!r} is not supported: "
+                                    "missingLow, missingHigh or missingFail",
+                                    "missing", modifier.text + (f"={value}" if value else ""))
+                else:
+                    raise SortError(f"the sort modifier {modifier.text!r} is not supported",
+                                    "syntax", modifier.text)
+            keys.append(SortKey(index, ascending, case_sensitive, missing))
+        if not keys:
+            raise QueryError("sortBy needs at least one index to sort by")
+        return checked(keys)
+
+
+_MISSING_MODIFIERS: dict[str, Missing] = {"missinglow": "low", "missinghigh": "high",
+                                          "missingfail": "abort"}
 
 
 def _clause(index: str, relation: str, tok: _Tok) -> Clause:

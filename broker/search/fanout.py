@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_BUDGET = 256  # library searches running at once, over all sessions
 MEMBER_CONNECTIONS = 4  # searches running at once at one member (its connector's limit)
 DEADLINE_MARGIN = 10.0  # overall deadline: the slowest library's timeout plus this
-MISSING_DATABASE = frozenset({109, 234, 235})  # Bib-1: database unavailable / does not exist
+MISSING_DATABASE = frozenset({109, 235})  # Bib-1 and SRU: database unavailable / does not exist
 WAIT_POLL = 0.2  # seconds between looks at a session another process runs
 
 
@@ -260,6 +260,33 @@ class Broker:
                     for lib in more))
                 if sum(s.fetched for s in session.states.values()) == before:
                     return  # nothing came: do not loop
+
+    async def fetch_to_depth(self, session: SearchSession, depth: int) -> None:
+        """Page every library that has more until it has sent min(its hits, ``depth``)
+        records, after the first round (``wait``).
+
+        The union front door fixes its result set from this before it answers, so a
+        client is told a count it can present. Pages are the usual size, so the last one
+        may bring more than ``depth``: the caller keeps what it needs. A library whose
+        page fails or brings nothing is not asked again (its failure is in its
+        ``problems``), so this ends within a few of each library's timeouts.
+        """
+        if depth < 1:
+            raise ValueError(f"depth must be a positive integer, not {depth!r}")
+        async with session.fetch_lock, self.store.fetching(session):
+            if session.task is None and not session.done:
+                return  # another process runs this search's first round, and saves it
+            stalled: set[str] = set()
+            while True:
+                short = [s for s in session.states.values()
+                         if s.has_more and s.fetched < depth and s.library.id not in stalled]
+                if not short:
+                    return
+                before = {s.library.id: s.fetched for s in short}
+                await asyncio.gather(*(self._ask(session, s.library, start=s.next_start)
+                                       for s in short))
+                stalled.update(lid for lid, fetched in before.items()
+                               if session.states[lid].fetched == fetched)
 
     async def page(self, session: SearchSession, *, start: int = 1, count: int = 20,
                    sort: rank.Sort = "relevance", filters: rank.Filters | None = None

@@ -36,6 +36,8 @@ from broker.kernel.config import Library
 from broker.kernel.cql import INDEXES, TEXT_RELATIONS, YEAR_RELATIONS, Boolean, Clause, Node
 from broker.kernel.errors import ConnectorError, IndexFileError, Unreachable, UnsupportedQuery
 from connectors.base import Connector, SearchPage
+from connectors.catalogue import SCAN_INDEXES, ScanIndex, ScanPage
+from connectors.local.headings import HeadingList, union_headings
 from connectors.local.index_file import (
     COLUMNS,
     SEPARATOR,
@@ -209,12 +211,22 @@ class LocalIndexConnector(Connector):
         self._identity: tuple[int, int, int] | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._headings: dict[ScanIndex, HeadingList] = {}  # of the file self._identity names
 
     async def search(self, query: Node, *, start: int = 1, count: int | None = None
                      ) -> SearchPage:
         condition = translate(query)  # bad queries fail here, before any thread
         count = self.config.max_records if count is None else count
         return await asyncio.to_thread(self._search, condition, max(1, start), max(0, count))
+
+    async def scan(self, index: ScanIndex, term: str, *, count: int, position: int
+                   ) -> ScanPage:
+        """The index's headings around ``term`` (connectors.catalogue.ScannableCatalogue):
+        the first scan of an index reads its headings from the file, later ones bisect."""
+        if index not in SCAN_INDEXES:
+            raise UnsupportedQuery(f"the union index cannot be browsed by {index}")
+        headings = await asyncio.to_thread(self._heading_list, index)
+        return headings.page(term, count=count, position=position)
 
     async def close(self) -> None:
         with self._lock:
@@ -224,6 +236,23 @@ class LocalIndexConnector(Connector):
             db.close()
 
     # --- in the worker thread -----------------------------------------------------------
+
+    def _heading_list(self, index: ScanIndex) -> HeadingList:
+        db, identity = self._take()  # a rebuilt file has dropped the old headings
+        with self._lock:
+            found = self._headings.get(index)
+        if found is None:
+            try:
+                found = union_headings(db, index)
+            except sqlite3.Error as exc:
+                db.close()
+                raise ConnectorError(f"the union index {self.path} cannot be browsed: {exc}"
+                                     ) from None
+            with self._lock:
+                if identity == self._identity:
+                    self._headings[index] = found
+        self._give(db, identity)
+        return found
 
     def _search(self, condition: Fts | Sql, start: int, count: int) -> SearchPage:
         db, identity = self._take()
@@ -250,6 +279,7 @@ class LocalIndexConnector(Connector):
                 raise ConnectorError("the connector is closed")
             if identity != self._identity:  # rebuilt: connections to the old file go
                 stale, self._idle, self._identity = self._idle, [], identity
+                self._headings = {}
             else:
                 stale = []
             db = self._idle.pop() if self._idle else None

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from broker.kernel.errors import Diagnostic, QueryError
+from broker.kernel.sorting import SortError, SortProblem
 from connectors.sru.xml import DIAG_NS_1, DIAG_NS_2, add_child, child_text, find_child, local_name
 
 DIAGNOSTIC_URI = "info:srw/diagnostic/1/"
@@ -56,6 +57,14 @@ CONDITIONS: dict[int, Condition] = {
     71: Condition("Unsupported record packing"),
     72: Condition("XPath retrieval unsupported"),
     80: Condition("Sort not supported"),
+    84: Condition("Too many sort keys to sort"),
+    87: Condition("Unsupported schema for sort"),
+    88: Condition("Unsupported path for sort"),
+    90: Condition("Unsupported direction"),
+    91: Condition("Unsupported case"),
+    92: Condition("Unsupported missing value action"),
+    93: Condition("Sort ended due to missing value"),
+    94: Condition("Sort spec included both in query and protocol: query prevails"),
     110: Condition("Stylesheets not supported"),
     235: Condition("Database does not exist"),
 }
@@ -127,8 +136,22 @@ _QUERY_DIAGNOSTICS: tuple[tuple[re.Pattern[str], int], ...] = (
 )
 
 
+# broker.kernel.sorting's problems -> SRU diagnostics (sortKeys and CQL's sortBy alike).
+_SORT_DIAGNOSTICS: dict[SortProblem, int] = {
+    "index": 88, "direction": 90, "case": 91, "missing": 92, "missing_value": 93,
+    "too_many": 84, "syntax": 80,
+}
+
+
+def sort_diagnostic(error: SortError) -> SruDiagnostic:
+    """The SRU diagnostic for a sort we cannot do (details: what the client sent)."""
+    return explained(_SORT_DIAGNOSTICS[error.problem], error.detail or str(error), str(error))
+
+
 def query_diagnostic(error: QueryError) -> SruDiagnostic:
     """The SRU diagnostic for one of broker.kernel.cql's query errors."""
+    if isinstance(error, SortError):
+        return sort_diagnostic(error)
     message = str(error)
     for pattern, code in _QUERY_DIAGNOSTICS:
         match = pattern.search(message)

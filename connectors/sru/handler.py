@@ -3,7 +3,8 @@
 ``handle(params, catalogues, base_url=..., database=...)`` is the whole protocol as one
 async function from request parameters to ``(HTTP status, content type, body)``; it knows
 no web framework, so the aiohttp ``connectors.sru.server.SruServer`` and the web front
-end's ``GET /sru`` share it. Operations:
+end's ``GET /sru`` share it. Operations (and ``scan``: ``connectors.sru.scan``, an index's
+headings from a catalogue that can browse, diagnostic 4 from one that cannot):
 
 explain
     A ZeeRex 2.0 record: server info, the database, our indexes (``any title author
@@ -26,10 +27,15 @@ searchRetrieve
 Versions 1.1 and 1.2 answer in ``http://www.loc.gov/zing/srw/``, 2.0 in
 ``http://docs.oasis-open.org/ns/search-ws/sruResponse`` (element order as YAZ writes it).
 Without ``version`` a request that names an ``operation`` (a 1.x parameter) gets 1.2,
-any other 2.0. Unknown parameters are ignored (``x-`` extensions included); ``sortKeys``
-and ``sortBy`` (80, as is CQL's ``sortBy`` clause), ``stylesheet`` (110) and
+any other 2.0. Unknown parameters are ignored (``x-`` extensions included); a ``sortBy``
+parameter (80: not SRU; CQL's ``sortBy`` clause is the way), ``stylesheet`` (110) and
 ``recordXPath`` (72) are refused rather than ignored, since ignoring them would silently
 change the answer.
+
+Sorting: CQL's ``sortBy`` clause and the ``sortKeys`` parameter (any version; both: the
+query's wins, with the non-fatal 94) sort the result when its catalogue's sets can be
+sorted (``connectors.catalogue.SortableResultSet``: the union), else diagnostic 80; a sort
+the catalogue cannot do is 84, 87, 88, 90-93 (connectors/sru/diagnostics.py).
 
 Diagnostics: 1 general system error (an unexpected failure: logged with its traceback,
 never sent), 2 every member library failed (details name each one's reason), 4
@@ -55,12 +61,19 @@ from collections.abc import Mapping
 
 import pymarc
 
-from broker.kernel.cql import parse
+from broker.kernel.cql import parse_with_sort
 from broker.kernel.errors import ConnectorError, QueryError, UnsupportedQuery
-from connectors.catalogue import Catalogue
-from connectors.sru.diagnostics import SruDiagnostic, explained, query_diagnostic
+from broker.kernel.sorting import SortError, SortKey
+from connectors.catalogue import Catalogue, ResultSet, sortable
+from connectors.sru.diagnostics import (
+    SruDiagnostic,
+    explained,
+    query_diagnostic,
+    sort_diagnostic,
+)
 from connectors.sru.request import SruRequest, check_version, operation, retrieval
 from connectors.sru.response import explain_response, failure_response, search_response
+from connectors.sru.scan import scan_answer
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +95,8 @@ async def handle(params: Mapping[str, str], catalogues: dict[str, Catalogue] | C
         catalogue = _catalogue(catalogues, database)
         if asked == "explain":
             return 200, CONTENT_TYPE, explain_response(request, catalogue, base_url, database)
+        if asked == "scan":
+            return 200, CONTENT_TYPE, await scan_answer(request, catalogue)
         return 200, CONTENT_TYPE, await _search_retrieve(request, catalogue)
     except SruDiagnostic as diag:
         return diag.status, CONTENT_TYPE, failure_response(request, diag)
@@ -91,6 +106,19 @@ async def handle(params: Mapping[str, str], catalogues: dict[str, Catalogue] | C
         logger.exception("SRU request for database %r failed: %r", database, request.params)
         internal = SruDiagnostic(1, "an internal error occurred; it has been logged")
         return 500, CONTENT_TYPE, failure_response(request, internal)
+
+
+async def _sorted(result: ResultSet, keys: tuple[SortKey, ...], asked: str) -> ResultSet:
+    """The result in the order of ``keys`` (CQL sortBy, or sortKeys): diagnostic 80 when
+    the catalogue's sets cannot be sorted, another of 80-93 for a sort it cannot do."""
+    sorter = sortable(result)
+    if sorter is None:
+        raise SruDiagnostic(80, asked, "Sort not supported: this database's result sets "
+                            "cannot be sorted")
+    try:
+        return await sorter.sort(keys)
+    except SortError as exc:
+        raise sort_diagnostic(exc) from None
 
 
 def _catalogue(catalogues: dict[str, Catalogue] | Catalogue, database: str) -> Catalogue:
@@ -106,8 +134,9 @@ def _catalogue(catalogues: dict[str, Catalogue] | Catalogue, database: str) -> C
 
 async def _search_retrieve(request: SruRequest, catalogue: Catalogue) -> bytes:
     wanted = retrieval(request)
+    diagnostics: list[SruDiagnostic] = []
     try:
-        tree = parse(request.params["query"])
+        tree, keys = parse_with_sort(request.params["query"])
         result = await catalogue.search(tree)
     except QueryError as exc:
         raise query_diagnostic(exc) from None
@@ -115,8 +144,12 @@ async def _search_retrieve(request: SruRequest, catalogue: Catalogue) -> bytes:
         raise explained(48, str(exc), str(exc)) from None
     except ConnectorError as exc:
         raise explained(2, str(exc), str(exc)) from None
+    if keys and wanted.sort_keys:
+        diagnostics.append(SruDiagnostic(94, request.params.get("sortKeys")))
+    keys = keys or wanted.sort_keys
+    if keys:
+        result = await _sorted(result, keys, request.params.get("sortKeys") or "sortBy")
     hits = result.hits
-    diagnostics: list[SruDiagnostic] = []
     records: list[pymarc.Record | None] = []
     start, maximum = wanted.start, wanted.maximum
     if maximum and start > hits and not (hits == 0 and start == 1):

@@ -13,7 +13,15 @@ from typing import Literal
 
 from lxml import etree
 
-from connectors.sru.diagnostics import SruDiagnostic
+from broker.kernel.sorting import (
+    Missing,
+    SortError,
+    SortKey,
+    SortProblem,
+    checked,
+    sort_index,
+)
+from connectors.sru.diagnostics import SruDiagnostic, sort_diagnostic
 from connectors.sru.schemas import MARCXML, SCHEMAS, Schema, schema_named
 from connectors.sru.xml import SOAP_NS, SRU_NS_1, SRU_NS_2, local_name
 from marc.marcxml import safe_parser
@@ -24,7 +32,7 @@ DEFAULT_MAXIMUM_RECORDS = 10
 MAXIMUM_RECORDS = 100  # larger requests are capped silently (SRU allows fewer records)
 NOT_SRU_POST = "not an SRU request: a POST body must be a form or an SRW (SOAP) envelope\n"
 
-Operation = Literal["explain", "searchRetrieve"]
+Operation = Literal["explain", "searchRetrieve", "scan"]
 Packing = Literal["xml", "string"]
 
 _SOAP_OPERATIONS = {"searchRetrieveRequest": "searchRetrieve", "explainRequest": "explain",
@@ -135,13 +143,13 @@ def operation(request: SruRequest) -> Operation:
         if "query" in request.params:
             return "searchRetrieve"
         if "scanClause" in request.params:
-            raise SruDiagnostic(4, "scan", "Unsupported operation: scan")
+            return "scan"
         return "explain"
     match asked:
-        case "searchRetrieve" | "explain":
+        case "searchRetrieve" | "explain" | "scan":
             return asked
     raise SruDiagnostic(4, asked, f"Unsupported operation {asked!r}: this server "
-                        "does explain and searchRetrieve")
+                        "does explain, searchRetrieve and scan")
 
 
 # --- searchRetrieve ------------------------------------------------------------------------
@@ -155,6 +163,7 @@ class Retrieval:
     maximum: int
     packing: Packing
     schema: Schema = MARCXML
+    sort_keys: tuple[SortKey, ...] = ()  # the sortKeys parameter's (a CQL sortBy's apart)
 
 
 def retrieval(request: SruRequest) -> Retrieval:
@@ -168,8 +177,7 @@ def retrieval(request: SruRequest) -> Retrieval:
                             f"{params['queryType']!r} (this server takes cql)")
     # Refused rather than ignored: ignoring them would silently change the answer.
     # (sortBy as a parameter is not SRU, but clients that mean CQL's sortBy send it.)
-    for name, code in (("sortKeys", 80), ("sortBy", 80), ("stylesheet", 110),
-                       ("recordXPath", 72)):
+    for name, code in (("sortBy", 80), ("stylesheet", 110), ("recordXPath", 72)):
         if params.get(name, "").strip():
             raise SruDiagnostic(code, params[name])
     start = _number(params, "startRecord", 1, 1)
@@ -181,7 +189,60 @@ def retrieval(request: SruRequest) -> Retrieval:
         offered = "; ".join(f"{s.name}, {s.identifier}" for s in SCHEMAS)
         raise SruDiagnostic(66, asked, f"Unknown schema for retrieval: {asked!r} (this "
                             f"server sends {offered})")
-    return Retrieval(start, maximum, _packing(request), schema)
+    return Retrieval(start, maximum, _packing(request), schema,
+                     sort_keys(params.get("sortKeys", "")))
+
+
+def sort_keys(text: str) -> tuple[SortKey, ...]:
+    """SRU 1.1's ``sortKeys`` (also sent in 1.2 and 2.0): space-separated keys, each
+    ``path,schema,ascending,caseSensitive,missingValue`` with the trailing parts optional
+    (ascending and case-insensitive by default). The path is one of our sort indexes'
+    names (``title``, ``dc.title``, ``dc.creator``, ``dc.date``...) for any schema we
+    serve: they mean the same record whichever schema it is sent in."""
+    keys = []
+    try:
+        for spec in text.split():
+            path, schema, ascending, case, missing, *rest = [*spec.split(","), "", "", "", ""]
+            if any(rest):
+                raise SortError(f"a sort key has at most five parts: {spec!r}", "syntax",
+                                spec)
+            if schema.strip() and schema_named(schema.strip()) is None:
+                raise SruDiagnostic(87, schema, f"Unsupported schema for sort: {schema!r}")
+            keys.append(SortKey(sort_index(path.strip().strip('"')),
+                                _flag(ascending, "direction", True),
+                                _flag(case, "case", False), _missing_value(missing)))
+        return checked(keys) if keys else ()
+    except SortError as exc:
+        raise sort_diagnostic(exc) from None
+
+
+def _flag(text: str, problem: SortProblem, default: bool) -> bool:
+    """A sortKeys ``1``/``0`` part (``true``/``false`` understood too)."""
+    value = text.strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true"):
+        return True
+    if value in ("0", "false"):
+        return False
+    raise SortError(f"{'ascending' if problem == 'direction' else 'caseSensitive'} must be "
+                    f"1 or 0, not {text!r}", problem, text)
+
+
+_MISSING_VALUES: dict[str, Missing] = {"abort": "abort", "highvalue": "high",
+                                       "lowvalue": "low"}
+
+
+def _missing_value(text: str) -> Missing:
+    """missingValue: abort, highValue, lowValue (omit and a constant are not done)."""
+    value = text.strip()
+    if not value:
+        return "last"
+    found = _MISSING_VALUES.get(value.lower())
+    if found is None:
+        raise SortError(f"missingValue {value!r} is not supported: abort, highValue or "
+                        "lowValue", "missing", value)
+    return found
 
 
 def _number(params: Mapping[str, str], name: str, default: int, minimum: int) -> int:

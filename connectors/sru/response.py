@@ -19,9 +19,10 @@ from broker.kernel.cql import (
     TEXT_RELATIONS,
     YEAR_RELATIONS,
 )
-from connectors.catalogue import Catalogue, ResultSet
+from connectors.catalogue import SCAN_INDEXES, Catalogue, ResultSet, scanner
 from connectors.sru.diagnostics import SruDiagnostic, diagnostic_element
 from connectors.sru.request import DEFAULT_MAXIMUM_RECORDS, MAXIMUM_RECORDS, Retrieval, SruRequest
+from connectors.sru.scan import scan_failure
 from connectors.sru.schemas import MARCXML, SCHEMAS, record_element
 from connectors.sru.xml import (
     BALIS_NS,
@@ -65,10 +66,11 @@ def search_response(request: SruRequest, result: ResultSet, hits: int,
     if diagnostics:
         _add_diagnostics(request, root, diagnostics)
     libraries = getattr(result, "libraries", None)
+    precision = getattr(result, "precision", "exact")
     if libraries:
-        _add_libraries(add_child(root, ns, "extraResponseData"), libraries)
-    if request.v2:
-        precision = getattr(result, "precision", "exact")
+        _add_libraries(add_child(root, ns, "extraResponseData"), libraries,
+                       depth=getattr(result, "depth", None), precision=precision)
+    if request.v2:  # SRU 1.x has no resultCountPrecision: there it is in extraResponseData
         add_child(root, ns, "resultCountPrecision", PRECISION + precision)
     return serialize(root)
 
@@ -109,9 +111,15 @@ def _packing_name(request: SruRequest) -> str:
     return "recordXMLEscaping" if request.v2 else "recordPacking"
 
 
-def _add_libraries(holder: etree._Element, libraries: list[dict]) -> None:
-    """Each member library's state in a union search (CONTRACTS section 5's fields)."""
+def _add_libraries(holder: etree._Element, libraries: list[dict], *, depth: int | None,
+                   precision: str) -> None:
+    """Each member library's state in a union search (CONTRACTS section 5's fields;
+    ``fetched``: its records in the merged set), with the depth the set was fetched to
+    and its count's precision (``exact`` or ``minimum``)."""
     element = etree.SubElement(holder, f"{{{BALIS_NS}}}libraries", nsmap={"balis": BALIS_NS})
+    element.set("precision", precision)
+    if depth is not None:
+        element.set("depth", str(depth))
     for library in libraries:
         item = etree.SubElement(element, f"{{{BALIS_NS}}}library")
         for key in ("id", "status", "hits", "fetched", "error"):
@@ -125,6 +133,9 @@ def _add_libraries(holder: etree._Element, libraries: list[dict]) -> None:
 
 def failure_response(request: SruRequest, diag: SruDiagnostic) -> bytes:
     """A fatal diagnostic in the envelope of the operation that was asked for."""
+    if request.asked_operation == "scan" or (
+            "scanClause" in request.params and "operation" not in request.params):
+        return scan_failure(request, diag)  # in scan's envelope (connectors/sru/scan.py)
     ns = request.ns
     explain = request.asked_operation == "explain"
     name = "explainResponse" if explain else "searchRetrieveResponse"
@@ -190,8 +201,10 @@ def explain_record(catalogue: Catalogue, base_url: str, database: str,
     aliases: dict[str, list[str]] = {index: [] for index in INDEXES}
     for alias, index in INDEX_ALIASES.items():
         aliases[index].append(alias)
+    browses = scanner(catalogue) is not None
     for index in INDEXES:
-        entry = sub(index_info, "index", search="true", scan="false", sort="false",
+        scan = "true" if browses and index in SCAN_INDEXES else "false"
+        entry = sub(index_info, "index", search="true", scan=scan, sort="false",
                     id=f"balis.{index}")
         sub(entry, "title", index, lang="en")
         mapped = sub(entry, "map")

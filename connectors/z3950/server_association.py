@@ -3,8 +3,10 @@
 Its state (initialised, UTF-8 negotiated, the sizes agreed), its named result sets (the
 oldest dropped beyond the server's ``max_result_sets``), and the answers: Init, Search
 (records piggybacked as the client's set bounds ask), Present in the chunks the client's
-message sizes allow, Delete, Close, and the refusals of ``server_services`` (Scan,
-Sort...: a response with a diagnostic, never a Close). A ``Bib1`` raised while answering
+message sizes allow, Delete, Sort (``server_sort``: a sortable set into a new or the same
+name), Scan (``server_services.answer_scan``: a catalogue's headings, or Bib-1 1025 from
+one that cannot browse), Close, and the refusals of ``server_services`` (Extended
+Services...: a response with a diagnostic, never a Close). A ``Bib1`` raised while answering
 becomes that answer's diagnostic; a ProtocolError or timeout ends the association with a
 Close saying why.
 """
@@ -23,8 +25,15 @@ import pymarc
 
 from broker.kernel.cql import Node
 from broker.kernel.errors import ConnectorError, ProtocolError, QueryError, UnsupportedQuery
-from connectors.catalogue import Catalogue, FlavouredResultSet, ResultSet, catalogue_flavours
-from connectors.z3950 import apdu, ber
+from broker.kernel.sorting import SortError
+from connectors.catalogue import (
+    Catalogue,
+    FlavouredResultSet,
+    ResultSet,
+    catalogue_flavours,
+    sortable,
+)
+from connectors.z3950 import apdu, ber, server_sort
 from connectors.z3950 import server_pdu as spdu
 from connectors.z3950 import server_services as services
 from connectors.z3950.diagnostics import Bib1
@@ -38,9 +47,10 @@ FETCH_CHUNK = 50  # records asked of the catalogue at a time
 MAX_PRESENT = 1000  # records in one response at most (partial-3 beyond)
 _READ_SIZE = 64 * 1024
 LINGER = 2.0  # seconds to wait for a closing client
-# Scan and Sort are offered because they are answered (a response with Bib-1 1025, "not
-# supported for this database"): clients such as yaz-client send neither to a target that
-# does not offer it, and the answer leaves the association and its result sets alone.
+# Scan and Sort are offered because they are answered (done, or a response with Bib-1
+# 1025, "not supported for this database", where the database cannot): clients such as
+# yaz-client send neither to a target that does not offer it, and the answer leaves the
+# association and its result sets alone.
 _SUPPORTED_OPTIONS = frozenset({apdu.OPTION_SEARCH, apdu.OPTION_PRESENT,
                                 apdu.OPTION_DELETE_SET, apdu.OPTION_SCAN, apdu.OPTION_SORT,
                                 apdu.OPTION_NAMED_RESULT_SETS})
@@ -153,6 +163,10 @@ class Association:
             return await self._search(node), False
         if tag == apdu.PRESENT_REQUEST:
             return await self._present(node), False
+        if tag == services.SCAN_REQUEST:
+            return await self._scan(node), False
+        if tag == services.SORT_REQUEST:
+            return await self._sort(node), False
         if tag == apdu.CLOSE:
             logger.debug("%s closes the association", self.peer)
             return apdu.close(0), True
@@ -167,11 +181,6 @@ class Association:
         Delete, by doing it): the association and its result sets live on."""
         if tag == services.DELETE_REQUEST:
             return self._delete(services.read_delete_request(node))
-        if tag == services.SCAN_REQUEST:
-            return services.scan_refused(node)
-        if tag == services.SORT_REQUEST:
-            request = services.read_sort_request(node)
-            return services.sort_refused(request, request.output in self.sets)
         if tag == services.ES_REQUEST:
             return services.extended_services_refused(node)
         if tag == services.DUPLICATE_REQUEST:
@@ -269,6 +278,57 @@ class Association:
     def _stored_query(self, name: str) -> Node | None:
         stored = self.sets.get(name)
         return stored.query if stored is not None else None
+
+    # --- Scan ---------------------------------------------------------------------------
+
+    async def _scan(self, node: ber.Node) -> bytes:
+        """A browse of the database's headings; whatever cannot be done is a failure with
+        its Bib-1 diagnostic (1025 from a catalogue that cannot browse)."""
+        request = services.read_scan_request(node)
+        try:
+            _, catalogue = self._database(request.databases)
+        except Bib1 as diag:
+            return services.scan_refused(request, diag.code, diag.addinfo)
+        encoding = catalogue_encoding(catalogue)
+        charsets = ["utf-8"] if self.utf8 else [encoding, "utf-8", "gb18030"]
+        return await services.answer_scan(request, catalogue,
+                                          functools.partial(_decode, charsets),
+                                          "utf-8" if self.utf8 else encoding)
+
+    # --- Sort ---------------------------------------------------------------------------
+
+    async def _sort(self, node: ber.Node) -> bytes:
+        """The input set sorted into the output name (the same name: replaced); whatever
+        cannot be done is a failure with its Bib-1 diagnostic, the sets untouched."""
+        request = server_sort.read_sort_request(node)
+        try:
+            if not request.inputs:
+                raise Bib1(server_sort.CANNOT_SORT, "no input result set")
+            if len(request.inputs) > 1:
+                raise Bib1(230, f"{len(request.inputs)} input result sets (one is sorted)")
+            stored = self.sets.get(request.inputs[0])
+            if stored is None:
+                raise Bib1(30, request.inputs[0])
+            if not request.output:
+                raise Bib1(208, "no sorted result set name")
+            sorter = sortable(stored.results)
+            if sorter is None:
+                raise Bib1(services.SERVICE_UNSUPPORTED, "sort")
+            keys = server_sort.sort_keys(request)
+            try:
+                results = await sorter.sort(keys)
+            except SortError as exc:
+                raise server_sort.bib1_of(exc) from None
+        except Bib1 as diag:
+            logger.info("%s: sort diagnostic %d %s", self.peer, diag.code, diag.addinfo)
+            return server_sort.sort_failed(request, request.output in self.sets, diag.code,
+                                           diag.addinfo)
+        self.sets[request.output] = _StoredSet(stored.database, stored.catalogue,
+                                               stored.query, results)
+        self.sets.move_to_end(request.output)
+        while len(self.sets) > self.server.max_result_sets:
+            self.sets.popitem(last=False)
+        return server_sort.sort_response(request, max(0, int(results.hits)))
 
     # --- Present ------------------------------------------------------------------------
 

@@ -1,6 +1,10 @@
 """The Z39.50 services our server answers besides Init, Search, Present and Close.
 
-Delete is done (named result sets are ours to drop). Scan, Sort, Extended Services and
+Delete is done (named result sets are ours to drop). Scan is answered from a catalogue that
+can browse its indexes (``connectors.catalogue.ScannableCatalogue``: the MARC-file
+catalogues, a union with a union index member), with Bib-1 1025 from one that cannot.
+Sort is done by
+connectors/z3950/server_sort.py for a result set that can be sorted. Extended Services and
 Duplicate Detection are refused, each with its own response and a Bib-1 diagnostic, because
 a Close would end the association and with it the client's result sets: the standard gives
 every one of these requests a response that can say "failure", so a refusal is never a
@@ -13,14 +17,20 @@ ASN.1 as in Z39-50-APDU-1995 (default EXPLICIT tagging, IMPLICIT where stated).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from broker.kernel.errors import ProtocolError
+from broker.kernel.errors import ConnectorError, ProtocolError, UnsupportedQuery
+from connectors.catalogue import SCAN_INDEXES, Catalogue, ScanIndex, ScanPage, scanner
 from connectors.z3950 import ber
-from connectors.z3950.apdu import reference_id
+from connectors.z3950.apdu import BIB1_ATTRIBUTES, dotted, reference_id
 from connectors.z3950.ber import CONTEXT, UNIVERSAL
-from connectors.z3950.server_pdu import diag_format
+from connectors.z3950.diagnostics import Bib1
+from connectors.z3950.rpn import COMPLETENESS, POSITION, RELATION, STRUCTURE, TRUNCATION, USE
+from connectors.z3950.server_pdu import diag_format, small_int
+from connectors.z3950.server_rpn import USE_ATTRIBUTES
 
 SCAN_REQUEST, SCAN_RESPONSE = 35, 36
 SORT_REQUEST, SORT_RESPONSE = 43, 44
@@ -30,6 +40,9 @@ DUPLICATE_REQUEST, DUPLICATE_RESPONSE = 49, 50
 
 SERVICE_UNSUPPORTED = 1025  # Bib-1: service not supported for this database
 ES_TYPE_UNSUPPORTED = 221  # Bib-1: ES: extended service type not supported
+MAX_SCAN_TERMS = 200  # headings in one Scan response at most (partial-4 beyond)
+
+logger = logging.getLogger(__name__)
 
 
 def reference(node: ber.Node) -> bytes | None:
@@ -52,7 +65,103 @@ def _text(node: ber.Node) -> str:
 # --- Scan ---------------------------------------------------------------------------------
 
 
-def scan_refused(node: ber.Node, addinfo: str = "scan") -> bytes:
+@dataclass(frozen=True, slots=True)
+class ScanRequest:
+    reference: bytes | None
+    databases: tuple[bytes, ...]
+    attribute_set: ber.Node | None
+    start: ber.Node | None  # the AttributesPlusTerm, read by scan_start once the charset is known
+    step_size: int
+    count: int
+    position: int
+
+
+def read_scan_request(node: ber.Node) -> ScanRequest:
+    """ScanRequest ::= SEQUENCE { referenceId OPTIONAL, databaseNames [3] IMPLICIT SEQUENCE
+        OF DatabaseName, attributeSet AttributeSetId OPTIONAL, termListAndStartPoint
+        AttributesPlusTerm, stepSize [5] IMPLICIT INTEGER OPTIONAL, numberOfTermsRequested
+        [6] IMPLICIT INTEGER, preferredPositionInResponse [7] IMPLICIT INTEGER OPTIONAL,
+        otherInfo OPTIONAL }
+    A missing part is a diagnostic in the response (``answer_scan``), not a Close."""
+    names = node.context(3)
+
+    def number(tag: int, default: int) -> int:
+        child = node.context(tag)
+        return small_int(child) if child is not None else default
+
+    return ScanRequest(reference(node),
+                       tuple(child.as_bytes() for child in names.children) if names else (),
+                       node.child(UNIVERSAL, ber.OID), node.context(102),
+                       number(5, 0), number(6, -1), number(7, 1))
+
+
+def scan_start(request: ScanRequest, decode: Callable[[bytes], str]) -> tuple[ScanIndex, str]:
+    """The index and start term of a scan, from Bib-1 attributes as a search reads them
+    (server_rpn); what a browse list cannot honour is the diagnostic a search would get."""
+    _check_bib1(request.attribute_set)
+    start = request.start
+    if start is None or not start.constructed:
+        raise Bib1(228, "no termListAndStartPoint")
+    attributes, term_node = start.context(44), None
+    for child in start.children:
+        if not child.is_(CONTEXT, 44):
+            term_node = child
+    attrs: dict[int, int] = {}
+    for element in attributes.children if attributes is not None else ():
+        kind, value = element.context(120), element.context(121)
+        _check_bib1(element.context(1))
+        if kind is None:
+            raise Bib1(228, "attribute without its type")
+        if value is None:
+            raise Bib1(1024, f"complex value of attribute type {small_int(kind)}")
+        attrs[small_int(kind)] = small_int(value)
+    if term_node is None:
+        term = ""
+    elif term_node.is_(CONTEXT, 45) or term_node.is_(CONTEXT, 216):
+        term = decode(term_node.as_bytes()).strip()
+    elif term_node.is_(CONTEXT, 215):
+        term = str(small_int(term_node))
+    else:
+        raise Bib1(229, f"term type [{term_node.number}]")
+    return _scan_index(attrs), term
+
+
+def _check_bib1(attribute_set: ber.Node | None) -> None:
+    if attribute_set is None:
+        return
+    try:
+        value = attribute_set.as_oid()
+    except ProtocolError:
+        raise Bib1(121, "unreadable attribute set") from None
+    if value != BIB1_ATTRIBUTES:
+        raise Bib1(121, dotted(value))
+
+
+def _scan_index(attrs: dict[int, int]) -> ScanIndex:
+    """A heading list is found by its use attribute; the others only say how to match a
+    term, and a browse list of whole headings matches every way but a relation other than
+    equal or greater (where the list starts) and left truncation."""
+    for kind, value in attrs.items():
+        if kind not in _SCAN_ATTRIBUTES:
+            raise Bib1(113, str(kind))
+        if _SCAN_ATTRIBUTES[kind] and value not in _SCAN_ATTRIBUTES[kind]:
+            raise Bib1(_ATTRIBUTE_DIAGNOSTICS[kind], str(value))
+    index = USE_ATTRIBUTES.get(attrs.get(USE, 1016))
+    if index not in SCAN_INDEXES:
+        raise Bib1(114, str(attrs.get(USE, 1016)))  # year, call number: no headings
+    return index
+
+
+_SCAN_ATTRIBUTES: dict[int, frozenset[int]] = {  # type -> the values accepted (empty: any)
+    USE: frozenset(), RELATION: frozenset({3, 4, 102}), POSITION: frozenset({1, 2, 3}),
+    STRUCTURE: frozenset({1, 2, 3, 6, 101, 105, 106}), TRUNCATION: frozenset({1, 100}),
+    COMPLETENESS: frozenset({1, 2, 3})}
+_ATTRIBUTE_DIAGNOSTICS = {RELATION: 117, POSITION: 119, STRUCTURE: 118, TRUNCATION: 120,
+                          COMPLETENESS: 122}
+
+
+def scan_response(request: ScanRequest, page: ScanPage, encoding: str, *,
+                  truncated: bool = False) -> bytes:
     """ScanResponse ::= SEQUENCE { referenceId OPTIONAL, stepSize [3] IMPLICIT INTEGER
         OPTIONAL, scanStatus [4] IMPLICIT INTEGER { success (0), partial-1 (1), ...,
         partial-5 (5), failure (6) }, numberOfEntriesReturned [5] IMPLICIT INTEGER,
@@ -60,45 +169,68 @@ def scan_refused(node: ber.Node, addinfo: str = "scan") -> bytes:
         OPTIONAL, attributeSet [8] ... OPTIONAL, otherInfo OPTIONAL }
     ListEntries ::= SEQUENCE { entries [1] IMPLICIT SEQUENCE OF Entry OPTIONAL,
         nonsurrogateDiagnostics [2] IMPLICIT SEQUENCE OF DiagRec OPTIONAL }
-    """
-    entries = ber.seq(CONTEXT, 7, [_diag_recs(2, SERVICE_UNSUPPORTED, addinfo)])
+    Entry ::= CHOICE { termInfo [1] IMPLICIT TermInfo, surrogateDiagnostic [2] DiagRec }
+    TermInfo ::= SEQUENCE { term Term, displayTerm [0] ... OPTIONAL, suggestedAttributes
+        ... OPTIONAL, alternativeTerm [4] ... OPTIONAL, globalOccurrences [2] IMPLICIT
+        INTEGER OPTIONAL, byAttributes [3] ... OPTIONAL, otherTermInfo OPTIONAL }
+    Fewer terms than asked because the list ends is partial-5 (as YAZ's backends say
+    it); ``truncated`` (more asked than we answer at once) is partial-4, the target's
+    resource control."""
+    entries = [ber.seq(CONTEXT, 1, [
+        ber.octets(term.term.encode(encoding, "replace"), CONTEXT, 45),
+        ber.integer(term.records, CONTEXT, 2)]) for term in page.terms]
+    status = 4 if truncated else 5 if len(entries) < request.count else 0
     return ber.seq(CONTEXT, SCAN_RESPONSE, [
-        *reference_id(reference(node)), ber.integer(6, CONTEXT, 4),
+        *reference_id(request.reference), ber.integer(0, CONTEXT, 3),
+        ber.integer(status, CONTEXT, 4), ber.integer(len(entries), CONTEXT, 5),
+        ber.integer(page.position, CONTEXT, 6),
+        ber.seq(CONTEXT, 7, [ber.seq(CONTEXT, 1, entries)])])
+
+
+async def answer_scan(request: ScanRequest, catalogue: Catalogue,
+                      decode: Callable[[bytes], str], encoding: str) -> bytes:
+    """The ScanResponse to a request on ``catalogue``: its headings, or a failure with the
+    Bib-1 diagnostic saying why (1025 from a catalogue that cannot browse; 114 for an
+    index it cannot; 205 for a step size; 233 for a start term placed outside the list).
+    ``decode`` reads the term (the association's charsets); ``encoding`` writes terms."""
+    try:
+        browser = scanner(catalogue)
+        if browser is None:
+            raise Bib1(SERVICE_UNSUPPORTED, "scan")
+        index, term = scan_start(request, decode)
+        if request.step_size != 0:
+            raise Bib1(205, str(request.step_size))
+        if request.count < 0:
+            raise Bib1(228, "no numberOfTermsRequested")
+        count = min(request.count, MAX_SCAN_TERMS)
+        if not -count <= request.position - 1 <= count:
+            raise Bib1(233, str(request.position))
+        page = await browser.scan(index, term, count=count, position=request.position)
+    except Bib1 as diag:
+        logger.info("scan diagnostic %d %s", diag.code, diag.addinfo)
+        return scan_refused(request, diag.code, diag.addinfo)
+    except UnsupportedQuery as exc:  # an index this catalogue cannot browse
+        return scan_refused(request, 114, str(exc))
+    except ConnectorError as exc:
+        return scan_refused(request, 2, str(exc))
+    except Exception as exc:
+        logger.exception("catalogue %s failed on a scan", catalogue.name)
+        return scan_refused(request, 1, f"the catalogue failed: {type(exc).__name__}")
+    return scan_response(request, page, encoding, truncated=request.count > MAX_SCAN_TERMS)
+
+
+def scan_refused(request: ScanRequest, code: int = SERVICE_UNSUPPORTED,
+                 addinfo: str = "scan") -> bytes:
+    """A ScanResponse saying failure (6), no entries, and the reason as a
+    nonsurrogateDiagnostic: the association and its result sets live on."""
+    entries = ber.seq(CONTEXT, 7, [_diag_recs(2, code, addinfo)])
+    return ber.seq(CONTEXT, SCAN_RESPONSE, [
+        *reference_id(request.reference), ber.integer(6, CONTEXT, 4),
         ber.integer(0, CONTEXT, 5), entries])
 
 
 # --- Sort ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SortRequest:
-    reference: bytes | None
-    inputs: tuple[str, ...]
-    output: str
-
-
-def read_sort_request(node: ber.Node) -> SortRequest:
-    """SortRequest ::= SEQUENCE { referenceId OPTIONAL, inputResultSetNames [3] IMPLICIT
-        SEQUENCE OF InternationalString, sortedResultSetName [4] IMPLICIT
-        InternationalString, sortSequence [5] IMPLICIT SEQUENCE OF SortKeySpec, ... }
-    (Only the names are read: the sort is refused whatever its keys.)"""
-    inputs, output = node.context(3), node.context(4)
-    return SortRequest(reference(node),
-                       tuple(_text(child) for child in inputs.children) if inputs else (),
-                       _text(output) if output is not None else "")
-
-
-def sort_refused(request: SortRequest, output_exists: bool, addinfo: str = "sort") -> bytes:
-    """SortResponse ::= SEQUENCE { referenceId OPTIONAL, sortStatus [3] IMPLICIT INTEGER
-        { success (0), partial-1 (1), failure (2) }, resultSetStatus [4] IMPLICIT INTEGER
-        { empty (1), interim (2), unchanged (3), none (4) } OPTIONAL, diagnostics [5]
-        IMPLICIT SEQUENCE OF DiagRec OPTIONAL, resultCount [6] ... OPTIONAL, ... }
-    resultSetStatus is the sorted set's: ``unchanged`` when it names a set that exists
-    (nothing of it was touched), else ``none``."""
-    return ber.seq(CONTEXT, SORT_RESPONSE, [
-        *reference_id(request.reference), ber.integer(2, CONTEXT, 3),
-        ber.integer(3 if output_exists else 4, CONTEXT, 4),
-        _diag_recs(5, SERVICE_UNSUPPORTED, addinfo)])
+# connectors/z3950/server_sort.py (SORT_REQUEST above names its request).
 
 
 # --- Delete -------------------------------------------------------------------------------

@@ -214,30 +214,65 @@ def test_yaz_client_is_told_of_a_syntax_the_union_has_not(union_z3950):
 # --- the catalogue itself -------------------------------------------------------------------
 
 
-def test_hits_are_estimated_then_exact_as_clients_page(zebra):
-    """Three records a library at first: the count is an estimate until fetch() pages on
-    (through Broker.fetch_more); positions already handed out do not move."""
+def test_a_member_with_more_than_the_depth_gives_a_minimum_count_that_is_presented(zebra):
+    """Pages of 3, depth 4: each library's first 4 records (of 9) make the set, fixed when
+    the search is answered; paging presents exactly ``hits`` and fetches nothing."""
     async def run():
         async with Broker(consortium(za(zebra), zb(zebra), max_records=3)) as broker:
-            union = UnionCatalogue(broker, exhaust=0)
+            union = UnionCatalogue(broker, depth=4)
             result = await union.search(parse(QUERY))
-            assert result.precision == "estimate"
-            assert 3 <= result.hits <= 2 * HITS
+            assert result.precision == "minimum" and result.depth == 4
+            hits = result.hits
+            assert 4 <= hits <= 8
+            libraries = {s["id"]: s for s in result.libraries}
+            assert {lid: (s["hits"], s["fetched"], s["status"])
+                    for lid, s in libraries.items()} == {"za": (HITS, 4, "ok"),
+                                                         "zb": (HITS, 4, "ok")}
+            arrived = len(result.session.arrivals)
             first = [r["001"].data for r in await result.fetch(1, 3)]
-            records = await result.fetch(1, 20)
-            assert result.precision == "exact" and result.hits == HITS
-            assert len(records) == HITS
+            records = await result.fetch(1, 50)
+            assert len(records) == hits == result.hits
+            assert await result.fetch(hits + 1, 5) == []
             assert [r["001"].data for r in records[:3]] == first
-            assert all(set(holdings_852(r)) == {"za", "zb"} for r in records)
+            assert len(result.session.arrivals) == arrived  # nothing fetched by presenting
+            assert result.precision == "minimum"
+            # The same search made afresh (not from the cache) gives the same books (ties
+            # in rank may come in another order, and a cluster is named after whichever
+            # library's record came first: the members' answers race).
+            again = await UnionCatalogue(broker, depth=4, cache_ttl=0).search(parse(QUERY))
+            assert again is not result and again.hits == hits
+
+            def books(marcs):
+                return sorted(r["001"].data.split(":")[-1] for r in marcs)
+            assert books(await again.fetch(1, 50)) == books(records)
     asyncio.run(run())
 
 
-def test_small_results_are_fetched_to_the_end_at_once(zebra):
+def test_every_record_up_to_the_depth_is_merged_before_the_answer(zebra):
+    """Pages of 3, default depth: both libraries are paged to their end first."""
     async def run():
         async with Broker(consortium(za(zebra), zb(zebra), max_records=3)) as broker:
             result = await UnionCatalogue(broker).search(parse(QUERY))
-            assert (result.precision, result.hits) == ("exact", HITS)
+            assert (result.precision, result.hits, result.depth) == ("exact", HITS, 100)
             assert {s["fetched"] for s in result.libraries} == {HITS}
+            assert len(await result.fetch(1, 100)) == HITS
+            # A depth the pages overshoot: the last page's extra records are left out.
+            deep = await UnionCatalogue(broker, depth=HITS - 1, cache_ttl=0).search(
+                parse(QUERY))
+            assert deep.precision == "minimum"
+            assert {s["fetched"] for s in deep.libraries} == {HITS - 1}
+            assert len(await deep.fetch(1, 100)) == deep.hits <= HITS
+            exact = await UnionCatalogue(broker, depth=HITS, cache_ttl=0).search(parse(QUERY))
+            assert (exact.precision, exact.hits) == ("exact", HITS)
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("depth", [0, -1, 2.5, True])
+def test_the_depth_is_a_positive_integer(zebra, depth):
+    async def run():
+        async with Broker(consortium(za(zebra))) as broker:
+            with pytest.raises(ValueError, match="depth"):
+                UnionCatalogue(broker, depth=depth)
     asyncio.run(run())
 
 

@@ -297,7 +297,6 @@ def test_explain_lists_our_indexes_and_schema(server, params, ns):
     ({"query": "title=perl", "maximumRecords": "-1"}, 6, "maximumRecords"),
     ({"query": "title=perl", "version": "3.0"}, 5, "2.0"),
     ({"query": "title=perl", "version": "1.0"}, 5, "2.0"),
-    ({"operation": "scan", "version": "1.2", "scanClause": "title=perl"}, 4, "scan"),
     ({"operation": "update", "version": "1.2"}, 4, "update"),
     ({"query": "title=perl", "version": "1.2", "recordPacking": "json"}, 71, "json"),
     ({"query": "title=perl", "version": "2.0", "recordXMLEscaping": "json"}, 71, "json"),

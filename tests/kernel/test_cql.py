@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from broker.kernel.cql import Boolean, Clause, parse, to_cql
+from broker.kernel.cql import Boolean, Clause, parse, parse_with_sort, to_cql
 from broker.kernel.errors import QueryError
+from broker.kernel.sorting import SortError, SortKey
 
 
 def test_bare_term_searches_any():
@@ -75,3 +76,52 @@ def test_to_cql_renames_indexes_and_escapes_terms():
     tree = parse('title="say \\"hi\\"" and author=li*')
     assert to_cql(tree, {"title": "alma.title"}) == (
         '(alma.title = "say \\"hi\\"" and author = "li*")')
+
+
+# --- sortBy (parse_with_sort) ----------------------------------------------------------------
+
+
+def test_sort_by_gives_the_tree_and_its_keys():
+
+    tree, keys = parse_with_sort("title=fish sortBy dc.date/sort.descending dc.title")
+    assert tree == Clause("title", "=", "fish")
+    assert keys == (SortKey("year", ascending=False), SortKey("title"))
+    assert parse_with_sort("fish") == (Clause("any", "=", "fish"), ())
+    # Modifiers with or without the sort. prefix (CQL 1.2 and 2.0); case; missing values.
+    _, keys = parse_with_sort("a and b sortby author/descending/respectCase "
+                              "year/sort.missingHigh/sort.ascending title/missingFail")
+    assert keys == (SortKey("author", False, True), SortKey("year", missing="high"),
+                    SortKey("title", missing="abort"))
+
+
+def test_sort_by_honours_prefix_maps_and_stays_out_of_parentheses():
+
+    dc = "info:srw/cql-context-set/1/dc-v1.1"
+    _, keys = parse_with_sort(f'> d = "{dc}" d.title = x sortby d.creator')
+    assert keys == (SortKey("author"),)
+    with pytest.raises(QueryError, match="missing '\\)'"):
+        parse_with_sort("(a sortby title)")
+
+
+@pytest.mark.parametrize(("query", "problem", "detail"), [
+    ("fish sortby subject", "index", "subject"),
+    ("fish sortby dc.subject", "index", "dc.subject"),
+    ("fish sortby title/sort.missingOmit", "missing", "sort.missingOmit"),
+    ("fish sortby title/sort.missingValue=x", "missing", "sort.missingValue=x"),
+    ("fish sortby title/sort.locale=en", "syntax", "sort.locale"),
+    ("fish sortby " + " ".join(["title"] * 6), "too_many", "6"),
+])
+def test_a_sort_we_cannot_do_says_which_part(query, problem, detail):
+
+    with pytest.raises(SortError) as caught:
+        parse_with_sort(query)
+    assert (caught.value.problem, caught.value.detail) == (problem, detail)
+
+
+def test_parse_still_refuses_sort_by_and_a_bare_sortby_is_a_syntax_error():
+
+    with pytest.raises(QueryError, match="sortBy is not supported"):
+        parse("title=fish sortBy dc.date")
+    with pytest.raises(QueryError, match="needs at least one index") as caught:
+        parse_with_sort("fish sortby")
+    assert not isinstance(caught.value, SortError)
