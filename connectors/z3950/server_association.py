@@ -19,32 +19,27 @@ import functools
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Protocol, cast
-
-import pymarc
+from typing import Protocol
 
 from broker.kernel.cql import Node
 from broker.kernel.errors import ConnectorError, ProtocolError, QueryError, UnsupportedQuery
 from broker.kernel.sorting import SortError
 from connectors.catalogue import (
     Catalogue,
-    FlavouredResultSet,
     ResultSet,
-    catalogue_flavours,
     sortable,
 )
 from connectors.z3950 import apdu, ber, server_sort
 from connectors.z3950 import server_pdu as spdu
+from connectors.z3950 import server_present as present
 from connectors.z3950 import server_services as services
 from connectors.z3950.diagnostics import Bib1
-from connectors.z3950.server_records import catalogue_encoding, encode_record, record_syntax
+from connectors.z3950.server_records import catalogue_encoding
 from connectors.z3950.server_rpn import read_query
 
 logger = logging.getLogger(__name__)
 
 MAX_RESPONSE = 16 << 20  # cap on the client's preferredMessageSize
-FETCH_CHUNK = 50  # records asked of the catalogue at a time
-MAX_PRESENT = 1000  # records in one response at most (partial-3 beyond)
 _READ_SIZE = 64 * 1024
 LINGER = 2.0  # seconds to wait for a closing client
 # Scan and Sort are offered because they are answered (done, or a response with Bib-1
@@ -332,6 +327,12 @@ class Association:
 
     # --- Present ------------------------------------------------------------------------
 
+    async def _records(self, stored: _StoredSet, start: int, count: int,
+                       requested: tuple[int, ...] | None) -> tuple[bytes | None, int, int]:
+        return await present.records(
+            stored.database, stored.catalogue, stored.results, start, count, requested,
+            utf8=self.utf8, message_size=self.message_size, record_size=self.record_size)
+
     async def _present(self, node: ber.Node) -> bytes:
         request = spdu.read_present_request(node)
         stored = self.sets.get(request.result_set)
@@ -354,75 +355,6 @@ class Association:
         return spdu.present_response(reference=request.reference, returned=returned,
                                      next_position=following if following <= hits else 0,
                                      status=status, records=records)
-
-    async def _records(self, stored: _StoredSet, start: int, count: int,
-                       requested: tuple[int, ...] | None) -> tuple[bytes | None, int, int]:
-        """Records ``start``.. as Records, how many, and the presentStatus.
-
-        Stops short (partial-2) before the response outgrows the client's preferred message
-        size; a record alone over it is sent alone, and one over the exceptional record size
-        becomes a surrogate diagnostic. At most MAX_PRESENT records (partial-3)."""
-        syntax, flavour = record_syntax(requested, catalogue_flavours(stored.catalogue))
-        encoding = "utf-8" if self.utf8 else catalogue_encoding(stored.catalogue)
-        last = min(stored.results.hits, start + count - 1)
-        stop = min(last, start + MAX_PRESENT - 1)
-        items: list[bytes] = []
-        size, status, position = 0, 0, start
-        while position <= stop and status == 0:
-            try:
-                batch = await _fetch(stored, position, min(FETCH_CHUNK, stop - position + 1),
-                                     flavour)
-            except Exception as exc:
-                logger.exception("catalogue %s failed to fetch", stored.catalogue.name)
-                if not items:
-                    raise Bib1(14, f"the catalogue failed: {type(exc).__name__}") from None
-                status = 4
-                break
-            if not batch:
-                break
-            for record in batch:
-                item = self._item(stored.database, record, flavour, syntax, encoding, position)
-                if items and size + len(item) > self.message_size:
-                    status = 2
-                    break
-                if len(item) > self.record_size:
-                    item = spdu.diagnostic_item(stored.database, 17,
-                                                f"{len(item)} bytes")
-                items.append(item)
-                size += len(item)
-                position += 1
-                if size > self.message_size:
-                    status = 2
-                    break
-                if len(items) % 10 == 0:
-                    await asyncio.sleep(0)  # encoding is CPU work: let others run
-        if status == 2 and position > last:
-            status = 0  # a record sent alone, and it was the last one wanted
-        if status == 0 and position <= last:
-            status = 3 if position > stop else 4
-        if not items:
-            return None, 0, status
-        return spdu.response_records(items), len(items), status
-
-    def _item(self, database: bytes, record: pymarc.Record, flavour: str,
-              syntax: tuple[int, ...], encoding: str, position: int) -> bytes:
-        try:
-            data = encode_record(record, flavour, syntax, encoding)
-            return spdu.record_item(database, syntax, data)
-        except Bib1 as diag:
-            return spdu.diagnostic_item(database, diag.code, diag.addinfo)
-        except Exception as exc:
-            logger.warning("record %d cannot be encoded: %s", position, exc)
-            return spdu.diagnostic_item(database, 14, f"record {position}: {exc}")
-
-
-async def _fetch(stored: _StoredSet, start: int, count: int, flavour: str
-                 ) -> list[pymarc.Record]:
-    """Records of a set in ``flavour``: only a catalogue that writes other flavours than its
-    own is asked for one (connectors/catalogue.py), so every other keeps its plain fetch."""
-    if flavour == stored.catalogue.flavour:
-        return await stored.results.fetch(start, count)
-    return await cast(FlavouredResultSet, stored.results).fetch(start, count, flavour)
 
 
 def _decode(charsets: list[str], data: bytes) -> str:
