@@ -232,11 +232,13 @@ class Association:
         while len(self.sets) > self.server.max_result_sets:
             self.sets.popitem(last=False)
         hits = max(0, int(results.hits))
+        info = _per_library(results, "utf-8" if self.utf8 else catalogue_encoding(catalogue))
         # Piggybacked records: all of a small set, some of a medium one (Z39.50 3.2.2.1.4).
         medium = min(max(request.medium_set_present, 0), hits)
         wanted = hits if hits <= request.small_set else medium if hits < request.large_set else 0
         if wanted == 0:
-            return spdu.search_response(reference=request.reference, hits=hits, ok=True)
+            return spdu.search_response(reference=request.reference, hits=hits, ok=True,
+                                        info=info)
         try:
             records, returned, status = await self._records(stored, 1, wanted,
                                                             request.syntax)
@@ -244,7 +246,7 @@ class Association:
             records, returned, status = spdu.non_surrogate(diag.code, diag.addinfo), 0, 5
         return spdu.search_response(reference=request.reference, hits=hits, ok=True,
                                     returned=returned, present_status=status,
-                                    records=records)
+                                    records=records, info=info)
 
     async def _run(self, catalogue: Catalogue, query: Node) -> ResultSet:
         try:
@@ -355,6 +357,20 @@ class Association:
         return spdu.present_response(reference=request.reference, returned=returned,
                                      next_position=following if following <= hits else 0,
                                      status=status, records=records)
+
+
+def _per_library(results: ResultSet, encoding: str) -> bytes | None:
+    """The union's members' own counts as additionalSearchInfo (a result set with
+    ``libraries``, as ``broker.catalogues.union.UnionResultSet`` has): each member that
+    answered with its hits, one that did not with its status and no count."""
+    libraries = getattr(results, "libraries", None)
+    if not libraries:
+        return None
+    return spdu.search_info([
+        spdu.SubqueryCount(lib["id"] if lib.get("status") == "ok"
+                           else f"{lib['id']} ({lib.get('status')})",
+                           lib.get("hits") if lib.get("status") == "ok" else None)
+        for lib in libraries], encoding)
 
 
 def _decode(charsets: list[str], data: bytes) -> str:

@@ -28,6 +28,7 @@ from connectors.z3950.apdu import (
     iso10646_utf8,
     other_info_external,
     reference_id,
+    string,
 )
 from connectors.z3950.ber import CONTEXT, UNIVERSAL
 
@@ -232,8 +233,37 @@ def diagnostic_item(database: bytes, code: int, addinfo: str = "") -> bytes:
                                              ctx(1, ctx(2, diag))])
 
 
+# The userInfoFormat searchResult-1 (Z39.50-1995 Appendix USR.1): counts of a search's parts.
+SEARCH_RESULT_1 = (1, 2, 840, 10003, 10, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class SubqueryCount:
+    """One line of a searchResponse's additionalSearchInfo: a part of the search (for the
+    union: one member library) and its own count, when it has one."""
+
+    name: str
+    count: int | None
+
+
+def search_info(parts: list[SubqueryCount], encoding: str = "utf-8") -> bytes:
+    """additionalSearchInfo [203] IMPLICIT OtherInformation: one externallyDefinedInfo [4]
+    holding a SearchInfoReport ::= SEQUENCE OF SEQUENCE { subqueryId [1] IMPLICIT
+    InternationalString OPTIONAL, fullQuery [2] IMPLICIT BOOLEAN, ..., subqueryCount [6]
+    IMPLICIT INTEGER OPTIONAL, ... }. yaz-client prints it as "SearchResult-1: ... cnt=N
+    id=NAME" per part."""
+    report = ber.seq(UNIVERSAL, ber.SEQUENCE, [
+        ber.seq(UNIVERSAL, ber.SEQUENCE, [
+            string(1, part.name.encode(encoding, "replace")), ber.boolean(True, CONTEXT, 2),
+            *([] if part.count is None else [ber.integer(part.count, CONTEXT, 6)])])
+        for part in parts])
+    external = ber.seq(CONTEXT, 4, [ber.oid(SEARCH_RESULT_1), ctx(0, report)])
+    return ber.seq(CONTEXT, 203, [ber.seq(UNIVERSAL, ber.SEQUENCE, [external])])
+
+
 def search_response(*, reference: bytes | None, hits: int, ok: bool, returned: int = 0,
-                    present_status: int | None = None, records: bytes | None = None) -> bytes:
+                    present_status: int | None = None, records: bytes | None = None,
+                    info: bytes | None = None) -> bytes:
     """SearchResponse ::= SEQUENCE { referenceId OPTIONAL, resultCount [23] IMPLICIT INTEGER,
         numberOfRecordsReturned [24] IMPLICIT INTEGER, nextResultSetPosition [25] IMPLICIT
         INTEGER, searchStatus [22] IMPLICIT BOOLEAN, resultSetStatus [26] IMPLICIT INTEGER
@@ -249,6 +279,8 @@ def search_response(*, reference: bytes | None, hits: int, ok: bool, returned: i
         parts.append(ber.integer(present_status, CONTEXT, 27))
     if records is not None:
         parts.append(records)
+    if info is not None:
+        parts.append(info)  # additionalSearchInfo, after the records
     return ber.seq(CONTEXT, SEARCH_RESPONSE, parts)
 
 

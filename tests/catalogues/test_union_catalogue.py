@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import urllib.parse
 import urllib.request
@@ -16,10 +17,11 @@ from lxml import etree
 from peers.catalogues import LoopThread, yaz_client_sru
 from peers.consortia import consortium, dead, za, zb
 from peers.fixtures import PROBES
-from peers.servers import YazClientError, yaz_client_fetch
+from peers.servers import YazClientError, yaz_client_fetch, yaz_client_run
 
 from broker.catalogues.union import UnionCatalogue, cluster_marc
 from broker.kernel.config import loads
+from broker.kernel.consortium import ConnectorConfig, Library
 from broker.kernel.cql import parse
 from broker.kernel.errors import ConnectorError, UnsupportedQuery
 from broker.search.fanout import Broker
@@ -29,6 +31,7 @@ from connectors.sru.client import SruConnector, parse_response
 from connectors.sru.handler import handle
 from connectors.sru.server import SruServer
 from connectors.sru.xml import BALIS_NS
+from connectors.z3950.connector import Z3950Connector
 from connectors.z3950.server import Z3950Server
 from marc import Holding, normalize, read_bytes, read_file
 from marc.writer import holding_field, write_record
@@ -209,6 +212,32 @@ def test_yaz_client_is_told_of_a_syntax_the_union_has_not(union_z3950):
         yaz_client_fetch("127.0.0.1", union_z3950.port, "union", "@attr 1=4 中国发展报告",
                          syntax="grs1", charset="UTF-8")
     assert refused.value.code == 239
+
+
+@pytest.mark.skipif(shutil.which("yaz-client") is None, reason="yaz-client not installed")
+def test_yaz_client_sees_each_librarys_own_count_over_z3950(union_z3950):
+    """The merged count, and each member's own hits in the searchResponse's
+    additionalSearchInfo (searchResult-1: one part per library, yaz-client prints it)."""
+    output = yaz_client_run("127.0.0.1", union_z3950.port, "union",
+                            ["find @attr 1=4 中国发展报告"], charset="UTF-8")
+    assert f"Number of hits: {HITS}" in output, output
+    (line,) = [x for x in output.splitlines() if x.startswith("SearchResult-1:")]
+    parts = {library: int(count) for count, library in re.findall(r"cnt=(\d+) id=(\w+)", line)}
+    assert parts == {"za": HITS, "zb": HITS}, line
+    # Our own client, federating the union as a member, reads past the extra element.
+    member = Library("u", "union", "test", connector=ConnectorConfig(
+        protocol="z3950", url=f"z3950://127.0.0.1:{union_z3950.port}/union", timeout=30,
+        max_records=50))
+
+    async def ours():
+        connector = Z3950Connector(member)
+        try:
+            return await connector.search(parse(QUERY))
+        finally:
+            await connector.close()
+
+    page = asyncio.run(ours())
+    assert page.hits == HITS and len(page.records) == HITS
 
 
 # --- the catalogue itself -------------------------------------------------------------------
