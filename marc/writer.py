@@ -359,6 +359,17 @@ def holdings_of(record: pymarc.Record) -> tuple[Holding, ...]:
     return tuple(found)
 
 
+def served_holdings(record: pymarc.Record, normalized: Record) -> tuple[Holding, ...]:
+    """The copies a front door shows for ``record``: its 852s read back whole
+    (``holdings_of``: the union writes every library's there, status included), unless it
+    has none or is a MARC21 record whose items are in Koha's 952 or Alma's AVA; else what
+    normalization read (``normalized.holdings``: a member's 852, CNMARC's 905/906)."""
+    tags = {field.tag for field in record.fields}
+    if "852" in tags and (normalized.format == "unimarc" or not tags & {"952", "AVA"}):
+        return holdings_of(record)
+    return normalized.holdings
+
+
 def _joined(field: Field, codes: str) -> str | None:
     return " ".join(v.strip() for v in field.get_subfields(*codes) if v.strip()) or None
 

@@ -9,7 +9,8 @@ flavours and a CNMARC book's DC says what its MARC21 twin's says.
 Holdings: a union record carries every library's holdings as 852 fields ($a library, $b
 location, $h call number, $p barcode, $z status, a second $z ``due YYYY-MM-DD``; see
 broker/catalogues/union.py), in a UNIMARC union too, where ``marc.normalize`` reads no 852.
-``normalized`` reads them in either flavour, status and due date included, so MODS can
+``normalized`` reads them (``marc.writer.served_holdings``, as the Z39.50 OPAC record does)
+in either flavour, status and due date included, so MODS can
 say where a book is and whether it is on the shelf.
 """
 
@@ -18,16 +19,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import cast, get_args
 
 import pymarc
 from lxml import etree
 
 from connectors.sru.xml import MARC_NS, MARCXML_SCHEMA, marc_element, xml_text
 from marc import Holding, Record, normalize
-from marc.model import HoldingStatus, MaterialType
-from marc.normalization.holdings import holdings as read_holdings
-from marc.normalization.text import Fields
+from marc.model import MaterialType
+from marc.writer import served_holdings
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +37,6 @@ MODS_SCHEMA = "info:srw/schema/1/mods-v3.6"
 MODS_NS = "http://www.loc.gov/mods/v3"
 MODS_VERSION = "3.6"
 
-_STATUSES: frozenset[str] = frozenset(get_args(HoldingStatus))
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,27 +97,10 @@ def normalized(record: pymarc.Record, *, flavour: str = "marc21",
     """The normalized record of a catalogue's MARC, with the union's 852 holdings read
     in either flavour (and their status), and ``library`` for a holding naming none."""
     found = normalize(record, flavour=flavour)
-    fields = Fields(record)
-    held = found.holdings
-    union = fields.get("852")
-    # MARC21 holdings come from 852 unless Koha's 952 or Alma's AVA are there.
-    if union and (found.format == "unimarc" or ("952" not in fields and "AVA" not in fields)):
-        held = tuple(_with_status(holding, field) for holding, field in
-                     zip(read_holdings(fields, None, "marc21"), union, strict=True))
+    held = served_holdings(record, found)
     if library:
         held = tuple(h if h.library else replace(h, library=library) for h in held)
     return replace(found, holdings=held)
-
-
-def _with_status(holding: Holding, field: pymarc.Field) -> Holding:
-    status, due = holding.status, holding.due
-    for value in field.get_subfields("z"):
-        value = value.strip()
-        if value in _STATUSES:
-            status = cast(HoldingStatus, value)  # checked against the Literal's values
-        elif value.startswith("due "):
-            due = value.removeprefix("due ").strip() or None
-    return replace(holding, status=status, due=due)
 
 
 # --- Dublin Core ---------------------------------------------------------------------------

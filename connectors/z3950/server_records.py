@@ -12,8 +12,8 @@ OPAC (``opac.py``) carries the catalogue's own MARC with every library's holding
 availability; SUTRS (``sutrs.py``) is the normalized record as text. Both go in the same
 charset as ISO 2709, and both take their holdings from the record's 852s where it has
 them (the union writes every library's there, with status and due date:
-``marc.writer.holdings_of``), else from what ``marc.normalize`` reads (a member's 852, or
-CNMARC's 905/906).
+``marc.writer.served_holdings``), else from what ``marc.normalize`` reads (a member's 852,
+or CNMARC's 905/906).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from connectors.z3950.diagnostics import Bib1
 from connectors.z3950.opac import opac_record
 from connectors.z3950.server_pdu import ASN1_SYNTAXES
 from connectors.z3950.sutrs import sutrs_text
-from marc import Holding, normalize
-from marc.writer import holdings_of, iso2709
+from marc import normalize
+from marc.writer import iso2709, served_holdings
 
 USMARC, UNIMARC = SYNTAX["usmarc"], SYNTAX["unimarc"]
 OPAC, SUTRS = SYNTAX["opac"], SYNTAX["sutrs"]
@@ -79,11 +79,11 @@ def encode_record(record: pymarc.Record, flavour: str, syntax: tuple[int, ...],
         return _XML_DECLARATION + ET.tostring(node, encoding="utf-8")
     if syntax == OPAC:
         marc = encode_record(record, flavour, _ISO2709[flavour], encoding)
-        return opac_record(marc, _ISO2709[flavour], record_holdings(record, flavour),
-                           encoding)
+        held = served_holdings(record, normalize(record, flavour=flavour))
+        return opac_record(marc, _ISO2709[flavour], held, encoding)
     if syntax == SUTRS:
         normalized = normalize(record, flavour=flavour)
-        text = sutrs_text(normalized, holdings_of(record) or normalized.holdings)
+        text = sutrs_text(normalized, served_holdings(record, normalized))
         # SUTRS ::= InternationalString, as a GeneralString.
         return ber.octets(text.encode(encoding, "replace"), UNIVERSAL, ber.GENERAL_STRING)
     coding = None if flavour == "unimarc" else "a" if encoding == "utf-8" else " "
@@ -91,9 +91,3 @@ def encode_record(record: pymarc.Record, flavour: str, syntax: tuple[int, ...],
         return iso2709(record, encoding, coding=coding)
     except MarcError as exc:
         raise Bib1(238, f"{exc}; ask for XML") from None
-
-
-def record_holdings(record: pymarc.Record, flavour: str) -> tuple[Holding, ...]:
-    """Every copy a record shows: its 852s read back whole where it has them, else what
-    normalization finds (852 without status, or CNMARC 905/906)."""
-    return holdings_of(record) or normalize(record, flavour=flavour).holdings
