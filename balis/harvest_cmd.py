@@ -50,6 +50,9 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
                          help="at most R requests a second to each member")
     harvest.add_argument("--chunk", type=int, default=100, metavar="N",
                          help="records per request (default 100)")
+    harvest.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                         help="seconds to wait for each answer (default 60; a member's own "
+                              "search timeout is for readers, and is used when longer)")
     harvest.add_argument("--jobs", type=int, default=4, metavar="N",
                          help="with --all: members harvested at the same time (default 4)")
     harvest.add_argument("--queue", metavar="URL",
@@ -81,8 +84,10 @@ def _options(args: argparse.Namespace) -> HarvestOptions:
         raise UsageError("--chunk must be at least 1")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if not args.timeout > 0:
+        raise UsageError("--timeout must be a positive number of seconds")
     return HarvestOptions(format=args.format, query=args.query, rate=args.rate,
-                          chunk=args.chunk)
+                          chunk=args.chunk, timeout=args.timeout)
 
 
 def run_harvest(args: argparse.Namespace) -> int:

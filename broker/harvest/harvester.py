@@ -59,6 +59,9 @@ class HarvestOptions:
     retries: int = 5  # attempts after a transient fault, per request
     backoff: float = 1.0  # seconds before the first retry; doubles, up to backoff_cap
     backoff_cap: float = 30.0
+    # Seconds to wait for each answer, at least. A member's own timeout is what a reader
+    # waiting for a search tolerates; a batch job waits longer for a slow server.
+    timeout: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +152,10 @@ class Harvest:
                  resume: bool = False, report: Callable[[str], None] | None = None,
                  progress: Callable[[Progress], None] | None = None) -> None:
         harvestable(library)  # UsageError for a library that cannot be harvested
+        config = library.connector
+        assert config is not None  # harvestable() said so
+        if config.timeout < options.timeout:
+            library = replace(library, connector=replace(config, timeout=options.timeout))
         self.library = library
         self.out = Path(out)
         self.options = options

@@ -67,3 +67,29 @@ def test_harvest_all_gets_every_record_of_every_live_member(members, tmp_path):
 
 def _ids(records) -> list[str | None]:
     return [record["001"].data if record["001"] else None for record in records]
+
+
+def test_a_slow_member_is_harvested_with_the_batch_timeout(marc_data, tmp_path):
+    """A member slower than its search timeout (the demo's cafa: 3 s a search, 2 s timeout)
+    times out readers' searches, but a harvest waits --timeout (default 60 s) for it.
+    (A member slower than both is a timeout, retried and resumable: test_harvest_faults.)"""
+    catalogue = LocalCatalogue(marc_data / "pymarc" / "test.dat", name="slow", delay=1.5)
+    thread = LoopThread()
+    sru = SruServer({"slow": catalogue})
+    thread.run(sru.start())
+    try:
+        path = tmp_path / "libraries.yaml"
+        path.write_text(config_text({"slow": ("sru", sru.url("slow"))}).replace(
+            "timeout: 20", "timeout: 1"), "utf-8")
+        out = tmp_path / "slow.mrc"
+        done = balis("harvest", "slow", "--config", str(path), "--out", str(out), "-q",
+                     "--chunk", "5", timeout=180)
+        assert done.returncode == 0, done.stderr
+        records = [entry.record for entry in read_bytes(out.read_bytes())]
+        assert _ids(records) == _ids(catalogue.records)
+        bad = balis("harvest", "slow", "--config", str(path), "--out", str(out),
+                    "--timeout", "0")
+        assert bad.returncode == 2 and "--timeout must be a positive" in bad.stderr
+    finally:
+        thread.run(sru.close())
+        thread.close()

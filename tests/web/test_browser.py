@@ -28,7 +28,7 @@ from browser_fixtures import (
     new_page,
 )
 
-from web.i18n import STRINGS
+from web.i18n import catalogue
 
 QUERY = "中国"  # every demo member holds books with it in their titles
 SLOW, DOWN = "cafa", "buu"  # the demo's member that times out and the one that is down
@@ -38,7 +38,7 @@ CHOSEN = ["nlc", "bupt", "buaa", "bit", "thu", "pku", "bnu", SLOW, DOWN]
 
 def zh(key: str, **values: object) -> str:
     """A page's own words as a Chinese reader sees them (the default language)."""
-    text = STRINGS[key][0]
+    text = catalogue("zh")[key]
     return text.format(**values) if values else text
 
 
