@@ -105,6 +105,11 @@ def choose_encoding(data: bytes, flavour: Flavour, leader9: str) -> Choice:
     if flavour == "marc21" and best.charset != declared:
         note = (f"leader/09 {leader9!r} says {declared}, but the bytes read as "
                 f"{best.charset}: decoded as {best.charset}")
+    elif flavour != "marc21" and best.charset == LATIN1:
+        # UNIMARC says its charset in 100 $a, which Chinese and European systems alike
+        # leave wrong; Latin-1 is the candidate of last resort, never a silent one.
+        note = ("neither UTF-8 nor GB18030 reads this UNIMARC record; decoded as "
+                f"{LATIN1}, which may be wrong")
     return Choice(best.charset, best.clean, note)
 
 
@@ -247,6 +252,16 @@ def marc8_to_text(data: bytes) -> tuple[str, bool]:
             combining.clear()
             pos += 1
             continue
+        if byte == 0x26 and combining and g0 != _EACC:
+            # Accents before a &#xNNNN; reference belong to the character it stands for,
+            # not to its '&' (which would also hide the reference from the pass below).
+            ref = _NCR_BYTES.match(data, pos)
+            if ref is not None:
+                out.append(_reference(ref))
+                out.extend(combining)
+                combining.clear()
+                pos = ref.end()
+                continue
         if g0 == _EACC and byte < 0x80:
             if pos + 3 > end:
                 damaged, pos = True, end
@@ -279,8 +294,12 @@ def marc8_to_text(data: bytes) -> tuple[str, bool]:
 
 # The closing ';' is sometimes lost where an exporter cut the subfield.
 _NCR = re.compile(r"&#x([0-9A-Fa-f]{2,6})(?:;|$)")
+_NCR_BYTES = re.compile(rb"&#x([0-9A-Fa-f]{2,6});")
 
 
 def _reference(match: re.Match) -> str:
     code = int(match.group(1), 16)
-    return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else match.group(0)
+    if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF:
+        return chr(code)
+    whole = match.group(0)
+    return whole if isinstance(whole, str) else whole.decode("ascii")

@@ -11,6 +11,7 @@ characters.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ _SPACING = frozenset(code for code, (_char, combining) in _ANSEL.items()
 
 # Ligature and double-tilde halves (t͡s): they compose with nothing, and only MARC-8 has them.
 _LIGATURE_HALVES = frozenset({0xEB, 0xEC, 0xFA, 0xFB})
+_NCR_AT = re.compile(rb"&#x([0-9A-Fa-f]{2,6});")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +78,13 @@ def fit_marc8(data: bytes) -> Fit:
                 run += 1
             base = data[run] if run < end else None
             marks = run - pos
-            if base is not None and _is_letter(base):
+            # LC's lossless MARC-8 writes a letter outside MARC-8 as &#xNNNN; and its
+            # accent before it, as before any letter (marc4j's Greek test records).
+            ncr = _NCR_AT.match(data, run) if base == 0x26 else None
+            if ncr is not None:
+                code = int(ncr.group(1), 16)
+                base = code if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else None
+            if base is not None and (_is_letter(base) or ncr is not None):
                 composed = chr(base) + "".join(chr(_ANSEL[b][0]) for b in data[pos:run])
                 if (len(unicodedata.normalize("NFC", composed)) < len(composed)
                         or data[pos] in _LIGATURE_HALVES):
