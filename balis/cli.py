@@ -18,6 +18,7 @@ from balis import (
     directory_cmd,
     harvest_cmd,
     index_cmd,
+    mail_cmd,
     marc_cmd,
     search_cmd,
     serve_cmd,
@@ -27,7 +28,7 @@ from balis.config_path import DEFAULT_CONFIG
 from broker.kernel.errors import BalisError
 
 _COMMANDS = (directory_cmd, marc_cmd, search_cmd, harvest_cmd, demo_cmd, serve_cmd,
-             index_cmd, user_cmd)
+             index_cmd, user_cmd, mail_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -134,7 +134,11 @@ def _serve(args: argparse.Namespace) -> int:
         out.write(_members_text(demo))
         from web import create_app
 
-        app = create_app({"CONSORTIUM": config_module.load(demo.config)})
+        # The demo's portal pages are config/portal. Found until now only "beside the
+        # libraries file", so another --port-base (a libraries file in the data directory)
+        # lost them; named here, an instance folder's own portal/ still comes first.
+        app = create_app({"CONSORTIUM": config_module.load(demo.config),
+                          "PORTAL_DEFAULTS": str(demo_members.DEMO_CONFIG.parent / "portal")})
         extra = _accounts_text(app)
     except BaseException:
         stop_members()

@@ -1,5 +1,8 @@
 """Demo accounts for ``balis demo``: a reader, one staff account per library, an admin.
 
+The demo reader holds a valid consortium self-pickup card (联盟自取借书证), so collecting in
+person at the lender can be tried at once.
+
 ``seed`` is idempotent (existing logins are left alone) and returns the credentials to
 print. Every demo account shares one password and hence one stored hash: hashing 48
 passwords with production scrypt costs would hold up the demo's start by seconds.
@@ -8,14 +11,16 @@ passwords with production scrypt costs would hold up the demo's start by seconds
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from broker.kernel.config import Consortium
 from ill import passwords
 from ill.calendar import utc_now
+from ill.cards import card_number
 from ill.db import Database
-from ill.models import User, UserRole
+from ill.models import PickupCard, User, UserRole
 
 DEMO_PASSWORD = "balis-demo"
 DEMO_READER = "reader"
@@ -60,11 +65,26 @@ def seed(target: Database | str | None, consortium: Consortium) -> list[DemoAcco
                                  card_number="D0000001" if account.role == "reader" else None,
                                  phone="010-00000000" if account.role == "reader" else None,
                                  email=None, created=now))
+            session.flush()
+            _card_for_the_reader(session, now)
             session.commit()
     finally:
         if db is not target:
             db.dispose()
     return wanted
+
+
+def _card_for_the_reader(session, now) -> None:
+    reader = session.scalar(select(User).where(User.login == DEMO_READER))
+    if reader is None or reader.library is None or session.scalar(
+            select(PickupCard.id).where(PickupCard.reader_id == reader.id)) is not None:
+        return
+    card = PickupCard(reader_id=reader.id, library=reader.library, status="active",
+                      applied_at=now, decided_at=now, valid_from=now.date(),
+                      valid_until=now.date() + timedelta(days=364))
+    session.add(card)
+    session.flush()
+    card.number = card_number(now.year, card.id)
 
 
 def credentials_text(created: list[DemoAccount]) -> str:

@@ -252,3 +252,71 @@ class Audit(Base):
     action: Mapped[str] = mapped_column(String(40))
     target: Mapped[str] = mapped_column(String(80))  # "request:12", "user:3", "closure:2"
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+# --- the consortium self-pickup card (联盟自取借书证) and e-mail (migration 0002) ----------
+
+# pending: applied, waiting for the home library; refused: the home library said no;
+# active: issued (valid between valid_from and valid_until); revoked: withdrawn early.
+CardStatus = Literal["pending", "active", "refused", "revoked"]
+# pending: waiting (or waiting again after a failed attempt); sending: claimed by a sender;
+# sent; failed: given up (a permanent refusal or too many attempts); uncertain: a sender
+# stopped between handing it to the server and marking it, so it is not sent again.
+MailStatus = Literal["pending", "sending", "sent", "failed", "uncertain"]
+
+
+class PickupCard(Base):
+    """One application for the card; a reader holds at most one pending or active one."""
+
+    __tablename__ = "pickup_cards"
+    __table_args__ = (Index("ix_pickup_cards_library_status", "library", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str | None] = mapped_column(String(20), unique=True)  # set when issued
+    reader_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    library: Mapped[str] = mapped_column(String(40))  # the reader's home library, issuing it
+    status: Mapped[CardStatus] = mapped_column(String(10))
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    note: Mapped[str | None] = mapped_column(String(200))  # the reader's, with the application
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)  # inclusive
+    reason: Mapped[str | None] = mapped_column(String(200))  # why refused or revoked
+
+
+class MailOutbox(Base):
+    """An e-mail to send, written in the transaction of what it tells about."""
+
+    __tablename__ = "mail_outbox"
+    __table_args__ = (Index("ix_mail_outbox_status_next_attempt", "status", "next_attempt"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # status, reminder, overdue
+    recipient: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)  # the Message-ID header
+    status: Mapped[MailStatus] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class LoanNotice(Base):
+    """A due-date reminder or overdue notice generated for a request on a day: the unique
+    key makes generating them again the same day (a second run, a second process) a no-op."""
+
+    __tablename__ = "loan_notices"
+    __table_args__ = (UniqueConstraint("request_id", "kind", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"))
+    kind: Mapped[str] = mapped_column(String(10))  # reminder, overdue
+    day: Mapped[date] = mapped_column(Date)  # the Beijing day it was generated for
+    created: Mapped[datetime] = mapped_column(UTCDateTime)

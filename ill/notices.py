@@ -62,17 +62,19 @@ class NoticesMixin(ServiceCore):
 
     # -- announcements
     @unit_of_work
-    def announcements(self, session: Session, actor: Actor | None = None) -> list[
-            AnnouncementView]:
-        """The consortium's announcements and the actor's library's, newest first."""
+    def announcements(self, session: Session, actor: Actor | None = None, *,
+                      library: str | None = None) -> list[AnnouncementView]:
+        """Every unexpired announcement, the consortium's and every member's, newest first.
+
+        A member's notice (a closure, a move) matters most to other members' readers, who
+        borrow from it: BALIS's 公告信息 are public, each labelled with its library
+        (``AnnouncementView.library``). ``actor`` is kept for callers that pass it; it no
+        longer narrows what is seen. ``library`` narrows to that member's own notices."""
         today = self.today()
         query = select(Announcement).where(
             or_(Announcement.expires.is_(None), Announcement.expires >= today))
-        if actor is None or not (actor.is_admin or actor.library):
-            query = query.where(Announcement.library.is_(None))
-        elif not actor.is_admin:
-            query = query.where(or_(Announcement.library.is_(None),
-                                    Announcement.library == actor.library))
+        if library is not None:
+            query = query.where(Announcement.library == library)
         return [_announcement(a) for a in
                 session.scalars(query.order_by(Announcement.created.desc(),
                                                    Announcement.id.desc()))]

@@ -25,6 +25,7 @@ from ill.transitions import TransitionsMixin
 from ill.values import (
     Actor,
     CancelOutcome,
+    CancelTerms,
     RenewalView,
     RequestView,
     Timeline,
@@ -101,7 +102,8 @@ class ReaderMixin(TransitionsMixin):
             errors["delivery"] = "取书方式须为快递到本馆（courier）或到出借馆自取（pickup）"
             en["delivery"] = "delivery must be courier or pickup"
         out["delivery"] = delivery
-        out["lender"] = self._lender(session, actor, data.get("lender"), errors, en)
+        out["lender"] = self._lender(session, actor, data.get("lender"), errors, en,
+                                     direct=not out["record_id"])
         raise_if(errors, en)
         return out
 
@@ -131,7 +133,9 @@ class ReaderMixin(TransitionsMixin):
         return found_isbn, found_issn
 
     def _lender(self, session: Session, actor: Actor, value: Any, errors: dict,
-                en: dict) -> str | None:
+                en: dict, *, direct: bool = False) -> str | None:
+        """The lender's id, or its problem in ``errors``; ``direct``: the request was typed
+        in without a record (the direct request form), which some lenders refuse."""
         value = value.strip() if isinstance(value, str) else value
         if not value:
             errors["lender"], en["lender"] = "请选择出借馆", "lender is required"
@@ -146,6 +150,11 @@ class ReaderMixin(TransitionsMixin):
         elif not lib.ill.lends:
             errors["lender"] = f"{lib.name}不提供馆际互借外借服务"
             en["lender"] = f"{lib.id} does not lend through ILL"
+        elif direct and not lib.ill.direct_requests:
+            errors["lender"] = (f"{lib.name}不受理直接申请，请检索该馆馆藏，"
+                                "从书目记录页面申请馆际互借")
+            en["lender"] = (f"{lib.id} takes no direct requests: find the book in its "
+                            "catalogue and request it from the record")
         else:
             closed = calendar.reopening(session, lib.id, self.today())
             if closed:
@@ -288,6 +297,20 @@ class ReaderMixin(TransitionsMixin):
             session.rollback()
         return CancelOutcome(self._view(session, req), False, True,
                              f"{why}，已转为取消申请，等待工作人员处理")
+
+    def cancel_terms(self, view: RequestView) -> CancelTerms:
+        """What ``cancel`` would do for the request's reader now, by the same rules: the
+        pages show it as a deadline and name the button after it."""
+        if view.status not in self.workflow.sources("cancel"):
+            return CancelTerms("none", None)
+        lender = self.library(view.lender)
+        window = lender.ill.cancel_window_minutes if lender else 0
+        by_reader = "cancel" in self.workflow.allowed_actions(view.status, "reader",
+                                                              view.delivery)
+        until = view.created + timedelta(minutes=window) if by_reader and window > 0 else None
+        if until is not None and self.now() <= until:
+            return CancelTerms("self", until)
+        return CancelTerms("ask", None)
 
     @unit_of_work
     def request_renewal(self, session: Session, actor: Actor, request_id: int,

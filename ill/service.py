@@ -19,22 +19,28 @@ Conflict (409), Forbidden (403), NotFound (404), AuthenticationFailed / Throttle
 (401 / 429).
 
 The methods live with their subject: ill/accounts.py, ill/requests.py (the reader's side),
-ill/staff.py, ill/notices.py, ill/stats.py; ill/transitions.py and ill/core.py hold what
-they share.
+ill/staff.py, ill/notices.py, ill/stats.py, ill/cards.py (the self-pickup card), ill/mail.py
+(e-mail); ill/transitions.py and ill/core.py hold what they share.
 """
 
 from __future__ import annotations
 
 from ill.accounts import AccountsMixin
+from ill.cards import CardSettings, CardsMixin
 from ill.core import IllSettings
+from ill.mail import MailMixin, MailSettings
 from ill.notices import NoticesMixin
 from ill.requests import ReaderMixin
 from ill.staff import QueueItem, StaffMixin
 from ill.stats import StatsMixin, statistics_rows, to_csv
 
 
-class IllService(AccountsMixin, ReaderMixin, StaffMixin, NoticesMixin, StatsMixin):
-    """Accounts, reader requests, staff actions and queues, notices, statistics."""
+class IllService(MailMixin, CardsMixin, AccountsMixin, ReaderMixin, StaffMixin, NoticesMixin,
+                 StatsMixin):
+    """Accounts, reader requests, staff actions and queues, notices, statistics; the
+    self-pickup card (ill/cards.py) and e-mail (ill/mail.py) come first, as they extend
+    the request form's checks and the status messages."""
 
 
-__all__ = ["IllService", "IllSettings", "QueueItem", "statistics_rows", "to_csv"]
+__all__ = ["CardSettings", "IllService", "IllSettings", "MailSettings", "QueueItem",
+           "statistics_rows", "to_csv"]

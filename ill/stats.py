@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from broker.kernel.errors import ValidationFailed
+from broker.kernel.errors import Forbidden, ValidationFailed
 from ill import calendar
 from ill.core import ServiceCore, unit_of_work
 from ill.models import Event, Request
@@ -40,14 +40,20 @@ from ill.values import Actor
 
 class StatsMixin(ServiceCore):
     @unit_of_work
-    def statistics(self, session: Session, actor: Actor, library: str, start: date,
+    def statistics(self, session: Session, actor: Actor, library: str | None, start: date,
                    end: date) -> dict[str, Any]:
-        """The numbers above for one library (staff: their own; admins: any)."""
+        """The numbers above for one library (staff: their own; admins: any), or with
+        ``library`` None for the whole consortium (admins only): every request is then
+        both "ours" and "theirs", so requested equals received_requests."""
+        whole = library is None
+        if whole and not actor.is_admin:
+            raise Forbidden("只有联盟管理员可以查看全联盟统计")
         self.require_staff(actor, library)
         _check_period(start, end)
         lo, hi = _bounds(start, end)
-        reqs = {r.id: r for r in session.scalars(select(Request).where(
-            (Request.lender == library) | (Request.borrower == library)))}
+        query = select(Request) if whole else select(Request).where(
+            (Request.lender == library) | (Request.borrower == library))
+        reqs = {r.id: r for r in session.scalars(query)}
         events = defaultdict(list)
         if reqs:
             for e in session.scalars(select(Event).where(Event.request_id.in_(list(reqs)))
@@ -58,8 +64,8 @@ class StatsMixin(ServiceCore):
         def within(moment: datetime) -> bool:
             return lo <= moment < hi
 
-        ours = [r for r in reqs.values() if r.borrower == library]
-        theirs = [r for r in reqs.values() if r.lender == library]
+        ours = [r for r in reqs.values() if whole or r.borrower == library]
+        theirs = [r for r in reqs.values() if whole or r.lender == library]
         lent = sum(1 for r in theirs for e in events[r.id]
                    if self._lent(e) and within(e.at) and not _undone(e, events[r.id]))
         borrowed = sum(1 for r in ours for e in events[r.id]
@@ -85,7 +91,8 @@ class StatsMixin(ServiceCore):
                      and today > r.due):
                 overdue += 1
         return {
-            "library": library, "library_name": self.library_name(library),
+            "library": library,
+            "library_name": self.consortium.name if whole else self.library_name(library),
             "start": start.isoformat(), "end": end.isoformat(),
             "requested": sum(1 for r in ours if within(r.created)),
             "received_requests": len(asked), "lent": lent, "borrowed": borrowed,
@@ -140,15 +147,21 @@ class StatsMixin(ServiceCore):
 
     @unit_of_work
     def monthly_volume(self, session: Session, actor: Actor, start: date,
-                       end: date) -> dict[str, Any]:
-        """Books lent per month per lending library, for the chart."""
+                       end: date, library: str | None = None) -> dict[str, Any]:
+        """Books lent per month per lending library, for the chart, and the consortium's
+        ``total``; with ``library``, that library's row alone (zeros if it lent nothing),
+        so a chart titled with one library shows no other."""
         self.require_staff(actor)
         months = _months(start, end)
         series: dict[str, list[int]] = {}
+        total = [0] * len(months)
         for lender, event in self._lent_in(session, start, end):
             month = calendar.local_date(event.at).strftime("%Y-%m")
             series.setdefault(lender, [0] * len(months))[months.index(month)] += 1
-        return {"months": months,
+            total[months.index(month)] += 1
+        if library is not None:
+            series = {library: series.get(library, [0] * len(months))}
+        return {"months": months, "total": total,
                 "libraries": [{"library": lib, "library_name": self.library_name(lib),
                                "lent": counts} for lib, counts in sorted(series.items())]}
 

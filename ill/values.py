@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from ill.models import (
     Event,
@@ -149,6 +149,20 @@ class CancelOutcome(_AsDict):
     cancelled: bool
     cancel_requested: bool
     message: str
+
+
+# How a reader may cancel a request now: ``self`` cancels it at once (within the lender's
+# window), ``ask`` sends the lender's staff a cancel request they grant or decline (the
+# window is over, or the lender has none, or it has acted), ``none``: too late to cancel.
+CancelMode = Literal["self", "ask", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTerms(_AsDict):
+    """What the reader's cancel button does, and until when it cancels outright."""
+
+    mode: CancelMode
+    until: datetime | None  # the end of the lender's cancel window, while it runs
 
 
 @dataclass(frozen=True, slots=True)

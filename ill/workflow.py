@@ -55,6 +55,7 @@ class State:
     label_en: str
     terminal: bool = False
     next: str | None = None  # what happens next, for the reader's timeline
+    next_en: str | None = None
     iso18626_message: str | None = None
     attention_hours: int | None = None  # waiting longer than this here needs staff attention
 
@@ -79,7 +80,11 @@ class Action:
     name: str
     label: str
     transitions: tuple[Transition, ...]
+    label_en: str = ""
     reason_required: bool = False
+    # Ends or gives up on the request (cancel, reject, close, mark_lost): the pages style it
+    # apart and ask to confirm before taking it.
+    destructive: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +184,7 @@ def _build(raw: dict[str, Any], problems: list[str]) -> Workflow:
             problems.append(f"state {name}: attention_hours must be a positive whole number")
         states[name] = State(name, cast(Iso18626Status, str(iso)), str(spec.get("label", name)),
                              str(spec.get("label_en", name)), bool(spec.get("terminal")),
-                             spec.get("next"), message, hours)
+                             spec.get("next"), spec.get("next_en"), message, hours)
     initial = raw.get("initial")
     if initial not in states:
         problems.append(f"initial state {initial!r} is not a state")
@@ -214,7 +219,11 @@ def _build(raw: dict[str, Any], problems: list[str]) -> Workflow:
         if not transitions:
             problems.append(f"action {name}: no transitions")
         _check_deterministic(name, transitions, problems)
-        actions[name] = Action(name, str(spec.get("label", name)), tuple(transitions), reason)
+        destructive = spec.get("destructive", False)
+        if not isinstance(destructive, bool):
+            problems.append(f"action {name}: destructive must be true or false")
+        actions[name] = Action(name, str(spec.get("label", name)), tuple(transitions),
+                               str(spec.get("label_en", name)), reason, destructive is True)
     for name in sorted(set(states) - reached):
         problems.append(f"state {name}: no action leads to it")
     undo_raw = (raw.get("undo") or {}).get("roles") or {}

@@ -341,8 +341,8 @@ def holding_fields(holdings: Sequence[Holding], layout: HoldingsLayout = "852", 
 def holdings_of(record: pymarc.Record) -> tuple[Holding, ...]:
     """The holdings ``holding_field`` wrote, read back from a record's 852s in either
     flavour (the union puts them in UNIMARC records too), status and due date included:
-    ``marc.normalize`` reads 852 from MARC21 only, and without its $z. A $z that is
-    neither a status nor a due date (another system's public note) is left out."""
+    ``marc.normalize`` reads 852 from MARC21 only. A $z that is neither a status nor a
+    due date (another system's public note) is left out."""
     found = []
     for field in record.get_fields("852"):
         status, due = None, None

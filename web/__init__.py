@@ -100,7 +100,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(union_sru.bp)
-    from web import auth, ill_admin, ill_api, ill_context, ill_pages
+    from web import auth, ill_admin, ill_api, ill_cards, ill_context, ill_pages
 
     # The ILL service first: the ILL blueprints' views use what it installs.
     ill_context.init_app(app)
@@ -108,7 +108,41 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(ill_pages.bp)
     app.register_blueprint(ill_api.bp)
     app.register_blueprint(ill_admin.bp)
+    app.register_blueprint(ill_cards.bp)
+    _error_pages(app)
     return app
+
+
+def _error_pages(app: Flask) -> None:
+    """Errors as JSON under /api/ (as always), elsewhere as a page of the site in the
+    reader's language with a way back. Werkzeug's own English descriptions are replaced
+    by ours; a description our code gave (the ILL service's, already in the reader's
+    words) is shown. A 500 never shows its exception: Flask has logged it with its
+    traceback before this handler runs."""
+    from flask import jsonify, render_template, request
+    from werkzeug.exceptions import HTTPException
+
+    from web.i18n import catalogue
+    from web.i18n import translate as _
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        code = exc.code or 500
+        if request.path.startswith("/api/"):
+            return jsonify(error=exc.description or exc.name), code
+        own = exc.description if exc.description != type(exc).description else None
+        known = f"err.page.{code}.title" in catalogue("zh")
+        title = _(f"err.page.{code}.title") if known else _("err.page.other.title")
+        text = own if own and code < 500 else (
+            _(f"err.page.{code}.text") if known else _("err.page.other.text"))
+        referrer = request.referrer or ""
+        back = referrer if referrer.startswith(request.host_url) else None
+        try:
+            page = render_template("error.html", code=code, title=title, text=text, back=back)
+        except Exception:  # the layout itself failed (its database is down...): plain words
+            logger.exception("the error page for %s could not be drawn", code)
+            page = f"<!doctype html><title>{code}</title><h1>{title}</h1><p><a href='/'>/</a>"
+        return page, code
 
 
 def _portal_dir(app: Flask, consortium: Consortium) -> Path:

@@ -1,6 +1,7 @@
 """The JSON API (CONTRACTS section 6): the directory, searches and records.
 
-Errors are ``{"error": "…"}`` with 400 for the caller's mistake (a bad query, too many
+Errors are ``{"error": "…"}`` (a bad query adds ``code`` and ``position``, see
+docs/contracts.md) with 400 for the caller's mistake (a bad query, too many
 libraries, a bad parameter), 404 for an unknown or expired search or record, 503 when
 the search service cannot answer in time.
 """
@@ -16,7 +17,7 @@ import yaml
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from broker.kernel import directory
-from broker.kernel.errors import BalisError
+from broker.kernel.errors import BalisError, QueryError
 from broker.search.merge import Cluster
 from web import get_balis
 from web.searching import SearchGone, page_request
@@ -44,7 +45,11 @@ def _gone(exc: SearchGone):
 
 @bp.errorhandler(BalisError)
 def _balis_error(exc: BalisError):
-    if isinstance(exc, ValueError):  # QueryError, UsageError, ConfigError: the caller's
+    if isinstance(exc, QueryError):  # its code (and position) for clients that word it
+        position = exc.params.get("position")
+        return jsonify(error=str(exc), code=exc.code,
+                       **({"position": position} if position is not None else {})), 400
+    if isinstance(exc, ValueError):  # UsageError, ConfigError: the caller's
         return jsonify(error=str(exc)), 400
     logger.exception("API request failed")
     return jsonify(error=str(exc)), 500

@@ -60,6 +60,10 @@ def login():
         session["csrf_token"] = token
     session[USER_KEY] = actor.id
     flash(_("welcome", name=actor.name or actor.login), "info")
+    # Sent here from a page: back to it. Otherwise each lands where their work is: staff
+    # and the admin on the staff desk (工作台), readers on the home page.
+    if target == url_for("pages.home") and actor.role in ("staff", "admin"):
+        target = url_for("ill.staff_home")
     return redirect(target)
 
 

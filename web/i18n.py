@@ -53,6 +53,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["_"] = translate
     app.jinja_env.globals["value_label"] = value_label
     app.jinja_env.globals["current_lang"] = lambda: getattr(g, "lang", "zh")
+    app.jinja_env.globals["in_lang"] = in_lang
 
 
 def translate(key: str, **values: object) -> str:
@@ -61,6 +62,14 @@ def translate(key: str, **values: object) -> str:
     if text is None:
         return key
     return text.format(**values) if values else text
+
+
+def in_lang(zh: str | None, en: str | None) -> str:
+    """Words kept in two languages outside the catalogues (ill/states.yaml's labels):
+    the English where the page is English and there is one."""
+    if getattr(g, "lang", "zh") == "en" and en:
+        return en
+    return zh or en or ""
 
 
 def value_label(kind: str, value: str | None) -> str:

@@ -25,6 +25,8 @@ from ill.staff import QUEUES
 from ill.values import Actor
 from web import get_balis
 from web.auth import logged_in
+from web.closures import closed_lenders
+from web.i18n import in_lang
 from web.i18n import translate as _
 from web.ill_context import ill, refused, require_staff, service, status_of
 from web.searching import SearchGone
@@ -45,7 +47,6 @@ def _date_arg(name: str) -> dt.date | None:
 @bp.route("/new", methods=["GET", "POST"])
 @logged_in
 def new_request(actor: Actor):
-    libraries = [lib for lib in service().consortium.libraries]
     if request.method == "GET":
         record = None
         record_id = request.args.get("record")
@@ -63,8 +64,15 @@ def new_request(actor: Actor):
         with ill().session() as s:
             profile = service().profile(s, actor)
         values["phone"] = values.get("phone") or profile.phone
+        if not record and request.args.get("title"):
+            values["title"] = request.args["title"][:500]  # the zero-hit page's query
+        closed = closed_lenders().get(lender or "")
+        if closed:  # said before the form is filled in; submitting it is refused anyway
+            flash(_("res.closed_lender", name=_names().get(closed.library, closed.library),
+                    d=closed.reopens.isoformat()), "error")
         return render_template("ill_request_form.html", values=values, errors={},
-                               libraries=libraries, key=secrets.token_urlsafe(16))
+                               **_lenders(values.get("record_id")),
+                               key=secrets.token_urlsafe(16))
     data = {key: request.form.get(key, "") for key in (
         "title", "author", "publisher", "year", "isbn", "issn", "call_number", "lender",
         "material_type", "delivery", "phone", "note", "record_id")}
@@ -76,7 +84,8 @@ def new_request(actor: Actor):
                                             idempotency_key=request.form.get("key") or None)
         except ValidationFailed as exc:
             return render_template("ill_request_form.html", values=data, errors=exc.errors,
-                                   libraries=libraries, key=request.form.get("key")), 422
+                                   **_lenders(data.get("record_id")),
+                                   key=request.form.get("key")), 422
         except BalisError as exc:
             return refused(exc, url_for("ill.my_requests"))
     flash(_("request_submitted", id=view.id), "info")
@@ -99,6 +108,7 @@ def my_requests(actor: Actor):
             views = service().list_requests(s, actor, date_from=date_from, date_to=date_to)
     states = service().workflow.states
     return render_template("ill_requests.html", requests=views, states=states,
+                           terms={v.id: service().cancel_terms(v) for v in views},
                            status=status, date_from=request.args.get("from", ""),
                            date_to=request.args.get("to", ""), names=_names())
 
@@ -112,6 +122,7 @@ def request_detail(actor: Actor, request_id: int):
         except BalisError as exc:
             abort(status_of(exc), description=str(exc))
     return render_template("ill_request.html", t=timeline, req=timeline.request,
+                           terms=service().cancel_terms(timeline.request),
                            names=_names(), reasons=_reasons())
 
 
@@ -119,6 +130,8 @@ def request_detail(actor: Actor, request_id: int):
 @logged_in
 def cancel(actor: Actor, request_id: int):
     target = url_for("ill.request_detail", request_id=request_id)
+    if request.form.get("confirm") != "1":
+        return _confirm(actor, request_id, "cancel", target)
     with ill().session() as s:
         try:
             outcome = service().cancel(s, actor, request_id,
@@ -186,6 +199,8 @@ def act(request_id: int):
         target = url_for("ill.staff_home")
     action = request.form.get("action", "")
     version = request.form.get("version")
+    if _destructive(action) and request.form.get("confirm") != "1":
+        return _confirm(actor, request_id, action, target)
     with ill().session() as s:
         try:
             if action == "undo":
@@ -205,7 +220,8 @@ def act(request_id: int):
         except BalisError as exc:
             return refused(exc, target)
     spec = service().workflow.actions.get(action)  # else undo, or a cancel/renewal decision
-    flash(_("action_done", id=request_id, action=spec.label if spec else _(action)), "info")
+    flash(_("action_done", id=request_id,
+            action=in_lang(spec.label, spec.label_en) if spec else _(action)), "info")
     return redirect(target)
 
 
@@ -245,15 +261,16 @@ def stats():
     today = service().today()  # the ILL's day (Beijing), not the server's
     start = _date_arg("from") or today.replace(month=1, day=1)
     end = _date_arg("to") or today
-    library = request.args.get("library") or actor.library
-    if not library:
-        library = service().consortium.libraries[0].id
+    # Staff see their library; the admin opens on the whole consortium (no library) and
+    # may choose one.
+    library = (request.args.get("library") or None) if actor.is_admin else (
+        request.args.get("library") or actor.library)
     with ill().session() as s:
         try:
             figures = service().statistics(s, actor, library, start, end)
             subsidy = service().subsidy_report(s, actor, start, end) if actor.is_admin else []
             courier = service().courier_report(s, actor, start, end) if actor.is_admin else []
-            monthly = service().monthly_volume(s, actor, start, end)
+            monthly = service().monthly_volume(s, actor, start, end, library)
         except BalisError as exc:
             abort(status_of(exc), description=str(exc))
     wanted = request.args.get("format")
@@ -261,15 +278,55 @@ def stats():
         rows = {"csv": statistics_rows(figures), "subsidy.csv": subsidy,
                 "courier.csv": courier}[wanted]
         name = f"ill-{wanted.replace('.csv', '') if wanted != 'csv' else 'statistics'}-" \
-               f"{library}-{start}-{end}.csv"
+               f"{library or 'balis'}-{start}-{end}.csv"
         return Response(to_csv(rows), mimetype="text/csv", headers={
             "Content-Disposition": f'attachment; filename="{name}"'})
     return render_template("ill_stats.html", figures=figures, subsidy=subsidy,
-                           courier=courier, chart=_chart(monthly), start=start, end=end,
+                           courier=courier, chart=_chart(monthly, library), start=start,
+                           end=end,
                            library=library, names=_names())
 
 
 # --- helpers -----------------------------------------------------------------------------
+
+def _lenders(record_id: str | None) -> dict:
+    """The lenders the form offers: a direct request (no record) leaves out those that
+    take requests only from their records (the National Library), and names them."""
+    libraries = service().consortium.libraries
+    offered = [lib for lib in libraries if record_id or lib.ill.direct_requests]
+    return {"libraries": offered,
+            "record_only": [] if record_id else [lib for lib in libraries
+                                                 if not lib.ill.direct_requests]}
+
+
+def _destructive(action: str) -> bool:
+    """Actions that end a request (and granting a reader's cancel): asked to confirm."""
+    spec = service().workflow.actions.get(action)
+    return action == "grant_cancel" or (spec is not None and spec.destructive)
+
+
+def _confirm(actor: Actor, request_id: int, action: str, back: str):
+    """The confirmation page of a destructive action, for browsers without JavaScript
+    (with it, the form's own dialog asked and sent ``confirm=1``): the request, what the
+    action does, the reason field (labelled), and the way back."""
+    with ill().session() as s:
+        try:
+            view = service().get_request(s, actor, request_id)
+        except BalisError as exc:
+            return refused(exc, back)
+    terms = service().cancel_terms(view) if actor.role == "reader" else None
+    spec = service().workflow.actions.get(action)
+    kept = {key: request.form.get(key, "") for key in ("action", "version", "batch", "back")
+            if request.form.get(key)}
+    label = (_("grant_cancel") if action == "grant_cancel" else
+             (_("cancel_request") if terms.mode == "self" else _("ill.ask_cancel")) if terms
+             else in_lang(spec.label, spec.label_en) if spec else action)
+    return render_template("ill_confirm.html", req=view, action=action, spec=spec,
+                           label=label,
+                           terms=terms, kept=kept, back=back, names=_names(),
+                           reasons=_reasons(), reason=request.form.get("reason", ""),
+                           form_action=request.path)
+
 
 def _chosen_holding(record: dict | None, lender: str | None, index: str) -> dict | None:
     """The holding the record page's link named (its position among the record's
@@ -304,8 +361,11 @@ def _reasons() -> dict[str, tuple[str, str]]:
     return REASONS_UNFILLED
 
 
-def _chart(monthly: dict) -> dict:
-    """Monthly lending volume per library, as numbers an inline SVG draws (no script)."""
-    series = [(row["library_name"], row["lent"]) for row in monthly["libraries"]]
+def _chart(monthly: dict, library: str | None) -> dict:
+    """Monthly lending volume of the library the page is about (or the consortium's total),
+    as numbers an inline SVG draws (no script): one row, the one the heading names."""
+    series = [(row["library_name"], row["lent"]) for row in monthly["libraries"]
+              if row["library"] == library] if library else [
+                  (_("ill.whole_consortium"), monthly["total"])]
     peak = max((v for _, values in series for v in values), default=0) or 1
     return {"months": monthly["months"], "series": series, "peak": peak}

@@ -14,6 +14,7 @@ from flask import (
     Blueprint,
     abort,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -21,16 +22,18 @@ from flask import (
     session,
     url_for,
 )
-from werkzeug.exceptions import HTTPException
 
-from broker.kernel import directory
-from broker.kernel.errors import BalisError
+from broker.kernel import cql, directory
+from broker.kernel.errors import BalisError, QueryError
 from broker.search import rank
 from web import get_balis
+from web.closures import closed_lenders
+from web.i18n import catalogue
 from web.i18n import translate as _
 from web.ill_context import ill
 from web.portal import latest_news
-from web.searching import PageRequest, SearchGone, page_request
+from web.record_views import record_views
+from web.searching import PageRequest, SearchGone, page_request, page_window
 
 bp = Blueprint("pages", __name__)
 
@@ -65,6 +68,57 @@ def library_names() -> dict[str, str]:
     return {lib.id: lib.name for lib in get_balis().consortium.libraries}
 
 
+# A copy in one of these states cannot simply be lent: the reader is warned before asking.
+UNLENDABLE = ("on_loan", "not_for_loan", "unavailable", "lost")
+
+
+@bp.app_template_global()
+def availability(holdings: list[dict]) -> dict:
+    """A record's copies in short, for the result list: how many, how many on the shelf,
+    the earliest due date when none is; ``reported`` false when no library said any
+    copy's status (the list then says nothing rather than "0 on the shelf")."""
+    statuses = [h.get("status") for h in holdings]
+    dues = sorted(h["due"] for h in holdings if h.get("status") == "on_loan" and h.get("due"))
+    return {"copies": len(holdings), "available": statuses.count("available"),
+            "reported": any(s is not None for s in statuses),
+            "next_due": dues[0] if dues else None}
+
+
+def query_words(query: str) -> tuple[str, bool]:
+    """(the words searched for, whether the query is advanced): the summary says
+    根据关键字"中国" rather than the CQL; an advanced query (one the simple form does not
+    write: other indexes, or, not, truncation...) shows its CQL too."""
+    try:
+        node = cql.parse(query)
+    except QueryError:
+        return query, True
+    terms: list[str] = []
+
+    def walk(n: cql.Node) -> None:
+        if isinstance(n, cql.Boolean):
+            walk(n.left)
+            walk(n.right)
+        elif not n.matches_all:
+            terms.append(n.term + ("*" if n.truncated else ""))
+
+    walk(node)
+    words = " ".join(dict.fromkeys(terms))
+    return words, not any(field_query(f, words) == query for f in FIELDS)
+
+
+def query_error_text(exc: BalisError) -> str:
+    """A query the broker refused, in the reader's language: a QueryError by its code
+    (with the position and the offending text), anything else (too many libraries, an
+    unknown sort) in general words, with the English detail on the English page only."""
+    if isinstance(exc, QueryError):
+        key = f"err.cql.{exc.code}"
+        if key in catalogue("zh"):
+            return _(key, **exc.params)
+        return _("err.cql.invalid")
+    words = _("err.search.refused")
+    return f"{words} ({exc})" if getattr(g, "lang", "zh") == "en" else words
+
+
 def _page_args() -> PageRequest:
     try:
         page = int(request.args.get("page", "1"))
@@ -74,8 +128,8 @@ def _page_args() -> PageRequest:
     try:
         return page_request(str((page - 1) * PER_PAGE + 1), str(PER_PAGE),
                             request.args.get("sort"), request.args.getlist("f"))
-    except ValueError as exc:
-        abort(400, description=str(exc))
+    except ValueError:  # the words for readers; the API (web/api.py) says which one
+        abort(400, description=_("err.page.arguments"))
 
 
 def _results_context(session_id: str, data: dict, page: PageRequest) -> dict:
@@ -96,9 +150,18 @@ def _results_context(session_id: str, data: dict, page: PageRequest) -> dict:
         return link(1, current, [x for x in filters if x != key] if key in filters
                     else [*filters, key])
 
+    words, advanced = query_words(data["query"])
     return {"sid": session_id, "data": data, "page_no": number, "pages": pages,
+            "window": page_window(number, pages), "words": words, "advanced": advanced,
             "sort": current, "filters": filters, "link": link, "toggle": toggle,
             "names": library_names(), "sorts": rank.SORTS, "facets": rank.FACETS}
+
+
+@bp.app_context_processor
+def _closures() -> dict:
+    # Every page that lists libraries (the member list is web/portal.py's) marks the
+    # closed ones; read only when a template asks, once per request.
+    return {"closed_lenders": closed_lenders}
 
 
 # --- pages -------------------------------------------------------------------------------
@@ -173,7 +236,7 @@ def search_form():
             raise
         return render_template("search.html", fields=FIELDS, selected=chosen,
                                names=library_names(), field=field, text=text, cql=cql,
-                               sort=sort, sorts=rank.SORTS, error=str(exc)), 400
+                               sort=sort, sorts=rank.SORTS, error=query_error_text(exc)), 400
     if request.args.get("live") == "1":
         return redirect(url_for("pages.results", session_id=session_id, live="1"))
     return redirect(url_for("pages.results", session_id=session_id))
@@ -187,8 +250,11 @@ def results(session_id: str):
         data = get_balis().searches.page(session_id, page, wait=not live)
     except SearchGone:
         return render_template("message.html", title=_("gone"), text=_("gone")), 404
-    return render_template("results.html", live=live and not data["done"],
-                           **_results_context(session_id, data, page))
+    context = _results_context(session_id, data, page)
+    if data["done"] and context["page_no"] > context["pages"]:
+        # 跳转到 a page past the end (typed into the jump form): its last page.
+        return redirect(context["link"](context["pages"]))
+    return render_template("results.html", live=live and not data["done"], **context)
 
 
 @bp.get("/results/<session_id>/live")
@@ -225,7 +291,8 @@ def _record(record_id: str):
 def record(record_id: str):
     cluster, search = _record(record_id)
     rec = cluster.as_dict()
-    return render_template("record.html", cluster=cluster, rec=rec,
+    views = record_views().count_view(rec["sources"])
+    return render_template("record.html", cluster=cluster, rec=rec, views=views,
                            sid=search.id, names=library_names(), ledger=_ledger(rec))
 
 
@@ -260,12 +327,3 @@ def ledger_graph(pairs: list[dict]) -> dict:
     return {"lenders": [(lid, top + row * i) for i, lid in enumerate(lenders)],
             "borrowers": [(lid, top + row * i) for i, lid in enumerate(borrowers)],
             "edges": edges, "height": top + row * max(len(lenders), len(borrowers), 1)}
-
-
-@bp.app_errorhandler(HTTPException)
-def http_error(exc: HTTPException):
-    """Errors as JSON under /api/, as a page elsewhere; the reason is always shown."""
-    if request.path.startswith("/api/"):
-        return jsonify(error=exc.description or exc.name), exc.code
-    title = _("not_found") if exc.code == 404 else _("error")
-    return render_template("message.html", title=title, text=exc.description), exc.code

@@ -75,6 +75,25 @@ def page_request(start: str | None, count: str | None, sort: str | None,
                        sort=chosen, filters=parse_filters(filters or []))
 
 
+def page_window(current: int, pages: int, around: int = 2) -> list[int | None]:
+    """The page numbers a pager links to: the first and last, and ``around`` either side
+    of the current one; None where numbers are left out (shown as …). A gap of a single
+    page is that page instead: "1 … 3" would hide no more than "1 2 3"."""
+    if pages <= 1:
+        return [1]
+    shown = {1, pages, *range(max(1, current - around), min(pages, current + around) + 1)}
+    out: list[int | None] = []
+    previous = 0
+    for number in sorted(shown):
+        if number - previous == 2:
+            out.append(number - 1)
+        elif number - previous > 2:
+            out.append(None)
+        out.append(number)
+        previous = number
+    return out
+
+
 class Searches:
     """The web's view of the broker's search sessions."""
 

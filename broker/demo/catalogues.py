@@ -24,7 +24,7 @@ from broker.kernel.config import Consortium
 from marc.writer import iso2709
 
 SEED = 20240517
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: each copy has a status (and a loan its due date)
 
 
 @dataclass(slots=True)

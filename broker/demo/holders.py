@@ -1,4 +1,5 @@
-"""Who holds what: each demo work in the catalogues of 1 to 8 members.
+"""Who holds what: each demo work in the catalogues of 1 to 8 members, and whether each
+copy is on the shelf (``circulation``).
 
 Members hold more of the works whose subjects they favour (their category's areas and
 their own, ``vocabulary.CATEGORY_AREAS`` and ``MEMBER_AREAS``), so the same book comes
@@ -9,9 +10,11 @@ of ``low``..``high`` records, in accession order rather than ours.
 from __future__ import annotations
 
 import random
+from datetime import date, timedelta
 
 from broker.demo.vocabulary import CATEGORY_AREAS, MEMBER_AREAS
 from broker.demo.works import Work
+from marc.model import HoldingStatus
 
 HOLDERS = (1, 2, 3, 4, 5, 6, 7, 8)
 HOLDER_WEIGHTS = (30, 24, 16, 11, 8, 5, 4, 2)
@@ -85,3 +88,25 @@ def _fill(rng: random.Random, catalogue: list[Work], works: list[Work], low: int
     del catalogue[high:]
     catalogue.sort(key=lambda w: w.number)
     rng.shuffle(catalogue)  # a catalogue is in accession order, not ours
+
+
+# The day the demo's loans are reckoned from: fixed, so one seed gives the same bytes on
+# any day (a loan is due 1-8 weeks after it).
+LOAN_DAY = date(2026, 12, 1)
+
+
+def circulation(member: str, barcode: str, *, serial: bool = False
+                ) -> tuple[HoldingStatus, str | None]:
+    """(status, due date) of one copy: most on the shelf, about a fifth on loan, some not
+    for loan, and every serial not for loan (journals stay in the reading room). Drawn
+    from the copy's own seed, not the member's ``rng``, so the rest of the catalogue is
+    what it was before copies had a status."""
+    if serial:
+        return "not_for_loan", None
+    draw = random.Random(f"{member}:{barcode}").random()
+    if draw < 0.22:
+        due = LOAN_DAY + timedelta(days=7 + int(draw * 1000) % 50)
+        return "on_loan", due.isoformat()
+    if draw < 0.30:
+        return "not_for_loan", None
+    return "available", None

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pymarc import Field, Record
 from pypinyin import lazy_pinyin
 
+from broker.demo.holders import circulation
 from broker.demo.members import MemberPlan
 from broker.demo.vocabulary import SCIENCE_AREAS, ZH_LOCATIONS
 from broker.demo.works import Work, isbn10_form
@@ -140,7 +141,9 @@ def _location(style: MemberStyle, work: Work) -> str:
 def _holdings(rng: random.Random, style: MemberStyle, work: Work, call_number: str
               ) -> list[Holding]:
     location = _location(style, work)
-    return [Holding(style.code, location, call_number, barcode)
+    serial = work.kind.endswith("serial")
+    return [Holding(style.code, location, call_number, barcode,
+                    *circulation(style.id, barcode, serial=serial))
             for barcode in _copies(rng, style, work)]
 
 
@@ -391,7 +394,19 @@ def _unimarc_name(style: MemberStyle, work: Work, name: str) -> Field | None:
     return name_field("unimarc", name, main=False, relator=role, romanized=romanized)
 
 
+# How the demo's CNMARC systems word a copy's status in 906 $z.
+_CNMARC_STATUS = {"available": "在架", "on_loan": "借出", "not_for_loan": "不外借"}
+
+
 def _unimarc_holdings(rng: random.Random, style: MemberStyle, work: Work) -> list[Field]:
-    """905 where the call number is shelved, a 906 a copy."""
+    """905 where the call number is shelved, a 906 a copy with its status in $z (and the
+    due date of a copy on loan), as the members' Chinese systems export them."""
     cls, item = _call_number(rng, style, work)
-    return holding_fields(_holdings(rng, style, work, f"{cls}/{item}"), "905/906")
+    holdings = _holdings(rng, style, work, f"{cls}/{item}")
+    fields = holding_fields(holdings, "905/906")
+    for copy, holding in zip([f for f in fields if f.tag == "906"], holdings, strict=True):
+        if holding.status in _CNMARC_STATUS:
+            copy.add_subfield("z", _CNMARC_STATUS[holding.status])
+        if holding.due:
+            copy.add_subfield("z", f"应还日期 {holding.due}")
+    return fields

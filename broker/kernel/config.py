@@ -222,7 +222,8 @@ def _libraries(node: yaml.Node | None, problems: _Problems, defaults: dict[str, 
             problems.add(values.get("category"), f"{where}unknown category {category!r}")
         contact = _mapping(values.get("contact"), problems, {"name", "phone", "email"})
         ill = _mapping(values.get("ill"), problems,
-                       {"cancel_window_minutes", "loan_days", "lends", "fine_per_day"})
+                       {"cancel_window_minutes", "loan_days", "lends", "fine_per_day",
+                        "direct_requests"})
         initials = _str(values.get("initials"), problems, f"{where}initials")
         if initials and not initials.isascii():
             problems.add(values.get("initials"), f"{where}initials must be ASCII letters")
@@ -241,7 +242,9 @@ def _libraries(node: yaml.Node | None, problems: _Problems, defaults: dict[str, 
                          f"{where}cancel_window_minutes", 60),
                     _int(ill.get("loan_days"), problems, f"{where}loan_days", 28, 1),
                     _bool(ill.get("lends"), problems, f"{where}lends", True),
-                    _fine(ill.get("fine_per_day"), problems, f"{where}fine_per_day")),
+                    _fine(ill.get("fine_per_day"), problems, f"{where}fine_per_day"),
+                    _bool(ill.get("direct_requests"), problems, f"{where}direct_requests",
+                          True)),
                 connector=connector,
                 initials=initials.lower() if initials else None,
                 address=_str(values.get("address"), problems, f"{where}address"),
@@ -294,6 +297,11 @@ def _connector(node: yaml.Node, problems: _Problems, where: str, default_timeout
     if syntax_name is not None and syntax is None:
         problems.add(values.get("record_syntax"), f"{where}record_syntax must be one of "
                                                   f"{', '.join(RECORD_SYNTAXES)}")
+        ok = False
+    elif syntax == "opac" and protocol is not None and protocol != "z3950":
+        # SRU has no OPAC syntax: availability there comes inside the MARC (952, AVA).
+        problems.add(values.get("record_syntax"), f"{where}record_syntax opac is for "
+                                                  "Z39.50 members only")
         ok = False
     indexes: dict[str, str] = {}
     index_node = values.get("indexes")

@@ -36,7 +36,9 @@ ConfigEncoding = Literal["utf-8", "marc-8", "gb18030"]
 CONFIG_ENCODINGS: tuple[ConfigEncoding, ...] = get_args(ConfigEncoding)
 SruVersion = Literal["1.1", "1.2", "2.0"]
 SRU_VERSIONS: tuple[SruVersion, ...] = get_args(SruVersion)
-RecordSyntax = Literal["usmarc", "marc21", "unimarc", "xml"]
+# Z39.50 record syntaxes a member can be asked for; "opac" is the bibliographic MARC with
+# each copy's circulation (availability, due date), from members that serve it.
+RecordSyntax = Literal["usmarc", "marc21", "unimarc", "xml", "opac"]
 RECORD_SYNTAXES: tuple[RecordSyntax, ...] = get_args(RecordSyntax)
 # A harvest's query when neither --query nor the connector's all_records says otherwise:
 # CQL's own "every record", and the Bib-1 form YAZ's CQL mapping gives it (Zebra knows it;
@@ -62,6 +64,9 @@ class IllPolicy:
     loan_days: int = 28
     lends: bool = True  # false: the library borrows for its readers but lends to nobody
     fine_per_day: float = 0.1  # yuan per overdue day (DEFAULT_FINE_PER_DAY)
+    # false: readers may ask it only from one of its records, never by the direct request
+    # form (BALIS: the National Library takes no request typed in without a record).
+    direct_requests: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,12 +132,14 @@ def _tokens(query: str) -> list[_Tok]:
             break
         match = _TOKEN.match(query, pos)
         if not match or match.end() == pos:
-            raise QueryError(f"unexpected character {query[pos]!r} at position {pos + 1}")
+            raise QueryError(f"unexpected character {query[pos]!r} at position {pos + 1}",
+                             "unexpected_character", text=query[pos], position=pos + 1)
         kind = match.lastgroup or "word"
         text = match.group(kind)
         start = match.start(kind)
         if kind == "quoted" and (len(text) < 2 or not text.endswith('"') or _odd_escape(text)):
-            raise QueryError(f"unterminated quoted term starting at position {start + 1}")
+            raise QueryError(f"unterminated quoted term starting at position {start + 1}",
+                             "unterminated_quote", position=start + 1)
         out.append(_Tok(kind, text, start))
         pos = match.end()
     out.append(_Tok("end", "", len(query)))
@@ -164,16 +166,18 @@ def parse_with_sort(query: str) -> tuple[Node, tuple[SortKey, ...]]:
 
 def _parse(query: str, *, sorting: bool) -> tuple[Node, tuple[SortKey, ...]]:
     if not query or not query.strip():
-        raise QueryError("the query is empty")
+        raise QueryError("the query is empty", "empty")
     if len(query) > 2000:
-        raise QueryError("the query is longer than 2000 characters")
+        raise QueryError("the query is longer than 2000 characters", "too_long", limit=2000)
     parser = _Parser(_tokens(query), sorting=sorting)
     node = parser.query()
     if parser.peek.kind == "word" and parser.peek.text.lower() == "sortby":
         raise QueryError(f"sortBy is not supported (at position {parser.peek.pos + 1}): "
-                         "records come in the catalogue's own order")
+                         "records come in the catalogue's own order", "sortby",
+                         position=parser.peek.pos + 1)
     if parser.peek.kind != "end":
-        raise QueryError(f"unexpected {parser.peek.text!r} at position {parser.peek.pos + 1}")
+        raise QueryError(f"unexpected {parser.peek.text!r} at position {parser.peek.pos + 1}",
+                         "unexpected", text=parser.peek.text, position=parser.peek.pos + 1)
     return node, parser.sort_keys
 
 
@@ -227,12 +231,14 @@ class _Parser:
             tok = self.take()
             if tok.kind not in ("word", "quoted"):
                 raise QueryError(f"a context set identifier was expected at position "
-                                 f"{tok.pos + 1} (prefix map at position {start.pos + 1})")
+                                 f"{tok.pos + 1} (prefix map at position {start.pos + 1})",
+                                 "context_set_expected", position=tok.pos + 1)
             identifier = tok.text[1:-1] if tok.kind == "quoted" else tok.text
             known = _KNOWN_SETS.get(identifier.strip().lower().rstrip("/"))
             if known is None:
                 raise QueryError(f"unknown context set '{identifier}' in a prefix map: "
-                                 f"this server knows {', '.join(CONTEXT_SETS.values())}")
+                                 f"this server knows {', '.join(CONTEXT_SETS.values())}",
+                                 "unknown_context_set", text=identifier)
             scope[prefix] = known
         return scope
 
@@ -247,10 +253,11 @@ class _Parser:
         while self.peek.kind == "word" and self.peek.text.lower() in BOOLEANS:
             op = self.take().text.lower()
             if self.peek.kind == "symbol" and self.peek.text == "/":
-                raise QueryError(f"boolean modifiers are not supported (after {op!r})")
+                raise QueryError(f"boolean modifiers are not supported (after {op!r})",
+                                 "boolean_modifier", text=op)
             node = Boolean(op, node, self.clause())
         if self.peek.kind == "word" and self.peek.text.lower() == "prox":
-            raise QueryError("the prox operator is not supported")
+            raise QueryError("the prox operator is not supported", "prox")
         return node
 
     def clause(self) -> Node:
@@ -259,17 +266,19 @@ class _Parser:
             self.take()
             self.depth += 1
             if self.depth > 32:
-                raise QueryError("parentheses nested too deeply")
+                raise QueryError("parentheses nested too deeply", "too_deep")
             node = self.query()
             if self.peek.text != ")":
-                raise QueryError(f"missing ')' for the '(' at position {tok.pos + 1}")
+                raise QueryError(f"missing ')' for the '(' at position {tok.pos + 1}",
+                                 "missing_paren", position=tok.pos + 1)
             self.take()
             self.depth -= 1
             return node
         if tok.kind == "end":
-            raise QueryError("the query ends where a search term was expected")
+            raise QueryError("the query ends where a search term was expected", "ends_early")
         if tok.kind == "symbol":
-            raise QueryError(f"unexpected {tok.text!r} at position {tok.pos + 1}")
+            raise QueryError(f"unexpected {tok.text!r} at position {tok.pos + 1}",
+                             "unexpected", text=tok.text, position=tok.pos + 1)
         first = self.take()
         if self._relation_follows():
             index = self._index(first)
@@ -277,13 +286,15 @@ class _Parser:
             term_tok = self.take()
             if term_tok.kind not in ("word", "quoted"):
                 raise QueryError(f"a search term is missing after {relation!r} "
-                                 f"at position {term_tok.pos + 1}")
+                                 f"at position {term_tok.pos + 1}", "term_missing",
+                                 text=relation, position=term_tok.pos + 1)
             if index == ALL_RECORDS:
                 return ALL_RECORDS_CLAUSE  # the term means nothing (cql.allRecords = 1)
             return _clause(index, relation, term_tok)
         if first.kind == "word" and first.text.lower() in BOOLEANS:
             raise QueryError(f"{first.text!r} at position {first.pos + 1} needs a search term "
-                             "before it")
+                             "before it", "term_before_boolean", text=first.text,
+                             position=first.pos + 1)
         return _clause("any", "=", first)
 
     def _relation_follows(self) -> bool:
@@ -298,13 +309,15 @@ class _Parser:
 
     def _index(self, tok: _Tok) -> str:
         if tok.kind != "word":
-            raise QueryError(f"an index name was expected at position {tok.pos + 1}")
+            raise QueryError(f"an index name was expected at position {tok.pos + 1}",
+                             "index_expected", position=tok.pos + 1)
         name = self._qualified(tok.text.lower())
         if name in _ALL_RECORDS_NAMES:
             return ALL_RECORDS
         name = INDEX_ALIASES.get(name, name)
         if name not in INDEXES:
-            raise QueryError(f"unknown index {tok.text!r}: use one of {', '.join(INDEXES)}")
+            raise QueryError(f"unknown index {tok.text!r}: use one of {', '.join(INDEXES)}",
+                             "unknown_index", text=tok.text, position=tok.pos + 1)
         return name
 
     def _qualified(self, name: str) -> str:
@@ -325,9 +338,11 @@ class _Parser:
         tok = self.take()
         relation = tok.text.lower()
         if self.peek.kind == "symbol" and self.peek.text == "/":
-            raise QueryError(f"relation modifiers are not supported (after {tok.text!r})")
+            raise QueryError(f"relation modifiers are not supported (after {tok.text!r})",
+                             "relation_modifier", text=tok.text, position=tok.pos + 1)
         if relation not in TEXT_RELATIONS + YEAR_RELATIONS:
-            raise QueryError(f"the relation {tok.text!r} is not supported")
+            raise QueryError(f"the relation {tok.text!r} is not supported", "unknown_relation",
+                             text=tok.text, position=tok.pos + 1)
         return relation
 
 
@@ -339,7 +354,8 @@ class _Parser:
         while self.peek.kind != "end":
             tok = self.take()
             if tok.kind != "word":
-                raise QueryError(f"a sort index was expected at position {tok.pos + 1}")
+                raise QueryError(f"a sort index was expected at position {tok.pos + 1}",
+                                 "sort", position=tok.pos + 1)
             name = self._qualified(tok.text.lower())
             try:
                 index = sort_index(INDEX_ALIASES.get(name, name))
@@ -353,7 +369,7 @@ class _Parser:
                 modifier = self.take()
                 if modifier.kind != "word":
                     raise QueryError(f"a sort modifier was expected at position "
-                                     f"{modifier.pos + 1}")
+                                     f"{modifier.pos + 1}", "sort", position=modifier.pos + 1)
                 value = None
                 if self.peek.kind == "symbol" and self.peek.text == "=":
                     self.take()
@@ -374,7 +390,7 @@ class _Parser:
                                     "syntax", modifier.text)
             keys.append(SortKey(index, ascending, case_sensitive, missing))
         if not keys:
-            raise QueryError("sortBy needs at least one index to sort by")
+            raise QueryError("sortBy needs at least one index to sort by", "sort")
         return checked(keys)
 
 
@@ -388,19 +404,22 @@ def _clause(index: str, relation: str, tok: _Tok) -> Clause:
     if truncated:
         raw = raw[:-1]
     if re.search(r"(?<!\\)[*?]", raw):
-        raise QueryError(f"only right truncation is supported: {tok.text!r}")
+        raise QueryError(f"only right truncation is supported: {tok.text!r}", "truncation",
+                         text=tok.text, position=tok.pos + 1)
     term = re.sub(r"\\(.)", r"\1", raw, flags=re.S).strip()
     if not term:
-        raise QueryError(f"empty search term at position {tok.pos + 1}")
+        raise QueryError(f"empty search term at position {tok.pos + 1}", "empty_term",
+                         position=tok.pos + 1)
     if index == "year":
         if relation not in YEAR_RELATIONS:
             raise QueryError(f"year takes the relations {' '.join(YEAR_RELATIONS)}, "
-                             f"not {relation!r}")
+                             f"not {relation!r}", "year_relation", text=relation)
         if not (term.isdigit() and len(term) <= 4) or truncated:
-            raise QueryError(f"year must be a number like 2008, not {tok.text!r}")
+            raise QueryError(f"year must be a number like 2008, not {tok.text!r}",
+                             "year_number", text=tok.text, position=tok.pos + 1)
     elif relation not in TEXT_RELATIONS:
         raise QueryError(f"{index} takes the relations {' '.join(TEXT_RELATIONS)}, "
-                         f"not {relation!r}")
+                         f"not {relation!r}", "text_relation", text=relation)
     if index in ("isbn", "issn"):
         term = term.replace(" ", "")
     return Clause(index, relation, term, truncated)

@@ -30,7 +30,17 @@ class SourceOpenError(MarcError, OSError):
 
 
 class QueryError(BalisError, ValueError):
-    """A reader's query is not valid CQL, or uses an index or relation we do not know."""
+    """A reader's query is not valid CQL, or uses an index or relation we do not know.
+
+    The message is English, for the command line and the API's ``error``; ``code`` and
+    ``params`` (position, the offending text...) let the web say the same in the reader's
+    language (its catalogue keys are ``err.cql.CODE``). "invalid": no more precise code.
+    """
+
+    def __init__(self, message: str, code: str = "invalid", **params: str | int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params: dict[str, str | int] = params
 
 
 # --- a member library's failure -----------------------------------------------------------

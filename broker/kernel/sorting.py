@@ -49,7 +49,7 @@ class SortError(QueryError):
     client sent there (for the diagnostic's details/addinfo)."""
 
     def __init__(self, message: str, problem: SortProblem, detail: str) -> None:
-        super().__init__(message)
+        super().__init__(message, "sort")
         self.problem: SortProblem = problem
         self.detail = detail
 

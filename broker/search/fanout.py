@@ -25,12 +25,14 @@ from broker.kernel.errors import (
     ConnectorError,
     ConnectorTimeout,
     Diagnostic,
+    ProtocolError,
+    Unreachable,
     UnsupportedQuery,
     UsageError,
 )
 from broker.search import rank
 from broker.search.health import HealthReport, LibraryHealth
-from broker.search.session import SearchSession
+from broker.search.session import FailureReason, SearchSession
 from broker.search.store import MAX_SESSIONS, SESSION_TTL, MemoryStore, SessionStore
 from connectors.base import Connector
 from connectors.registry import create_connector
@@ -160,6 +162,7 @@ class Broker:
                 await task
             if not state.finished:
                 state.status = "timeout"
+                state.reason = "timeout" if state.asked else "busy"
                 state.error = (
                     "the search's overall deadline passed while this library was answering"
                     if state.asked else "the search's overall deadline passed before this "
@@ -177,11 +180,12 @@ class Broker:
         health = self.health[library.id]
         if library.connector is None:
             state.status, state.error = "error", "this library cannot be searched yet"
+            state.reason = "not_searchable"
             session.touch()
             return
         pause = health.suspended_for()
         if pause and start == 1:
-            state.status = "error"
+            state.status, state.reason = "error", "suspended"
             state.error = (f"temporarily suspended after {health.consecutive_failures} failed "
                            f"searches in a row (last: {health.last_error}); tried again in "
                            f"{pause:.0f} s")
@@ -203,20 +207,26 @@ class Broker:
                         session.query, start=start, count=count)
             except (TimeoutError, ConnectorTimeout) as exc:
                 self._failed(session, library, "timeout", str(exc) if isinstance(
-                    exc, ConnectorTimeout) else f"no answer within {limit:g} s", began)
+                    exc, ConnectorTimeout) else f"no answer within {limit:g} s", began,
+                    reason="timeout")
                 return
             except (Diagnostic, UnsupportedQuery) as exc:
                 # The library answered: its catalogue cannot do this query. Except that a
                 # database it does not have is a broken member, as an SRU 404 is.
                 broken = isinstance(exc, Diagnostic) and exc.code in MISSING_DATABASE
-                self._failed(session, library, "error", str(exc), began, healthy=not broken)
+                reason: FailureReason = ("missing_database" if broken else "diagnostic"
+                                         if isinstance(exc, Diagnostic) else "unsupported")
+                self._failed(session, library, "error", str(exc), began, healthy=not broken,
+                             reason=reason)
                 return
             except ConnectorError as exc:
-                self._failed(session, library, "error", str(exc), began)
+                self._failed(session, library, "error", str(exc), began,
+                             reason=_reason_of(exc))
                 return
             except Exception as exc:  # a bug must cost one library, not the search
                 logger.exception("%s: unexpected failure", library.id)
-                self._failed(session, library, "error", f"internal error: {exc}", began)
+                self._failed(session, library, "error", f"internal error: {exc}", began,
+                             reason="internal")
                 return
         seconds = time.monotonic() - began
         health.record(True, seconds)
@@ -229,12 +239,12 @@ class Broker:
 
     def _failed(self, session: SearchSession, library: Library,
                 status: Literal["timeout", "error"], error: str, began: float, *,
-                healthy: bool = False) -> None:
+                reason: FailureReason, healthy: bool = False) -> None:
         seconds = time.monotonic() - began
         self.health[library.id].record(healthy, seconds, None if healthy else error)
         state = session.states[library.id]
         if state.status == "pending":  # a failed fetch-more keeps the first answer's state
-            state.status, state.error = status, error
+            state.status, state.error, state.reason = status, error, reason
             state.elapsed_ms = round(seconds * 1000)
         else:
             state.problems.append(f"fetching more failed: {error}")
@@ -313,3 +323,12 @@ class Broker:
 
     def health_report(self) -> list[HealthReport]:
         return [self.health[lib.id].report() for lib in self.consortium.libraries]
+
+
+def _reason_of(exc: ConnectorError) -> FailureReason:
+    """The reason code of a connector's failure (what the reader is told, in words)."""
+    if isinstance(exc, Unreachable):
+        return "unreachable"
+    if isinstance(exc, ProtocolError):
+        return "protocol"
+    return "failed"

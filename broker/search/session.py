@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from broker.kernel.config import Library
 from broker.kernel.cql import Node
@@ -24,6 +24,23 @@ from marc import Record
 # yet, answered, no answer in time, failed.
 LibraryStatus = Literal["pending", "ok", "timeout", "error"]
 
+# Why a library did not answer, as a code the web words in the reader's language (the
+# ``error`` text beside it is the technical detail, for staff and the command line).
+FailureReason = Literal[
+    "timeout",           # the library did not answer within its timeout
+    "busy",              # the search's deadline passed before the library could be asked
+    "unreachable",       # no connection: refused, closed, or the index file is missing
+    "suspended",         # left out for a while after failing several searches in a row
+    "diagnostic",        # the catalogue answered with an error (SRU/Bib-1 diagnostic)
+    "unsupported",       # the catalogue cannot express this query
+    "missing_database",  # the server does not have the configured database
+    "protocol",          # the answer was not valid SRU or Z39.50
+    "not_searchable",    # the library has no connector (it lends but cannot be searched)
+    "internal",          # a bug of ours (logged with its traceback)
+    "failed",            # any other failure the connector reported
+]
+FAILURE_REASONS: tuple[FailureReason, ...] = get_args(FailureReason)
+
 
 @dataclass(slots=True)
 class LibraryState:
@@ -33,6 +50,7 @@ class LibraryState:
     fetched: int = 0
     elapsed_ms: int | None = None
     error: str | None = None
+    reason: FailureReason | None = None  # set with ``error`` when the library failed
     next_start: int = 1  # the next record position to fetch for paging
     asked: bool = False  # the request went out (it is not waiting for a connection)
     problems: list[str] = field(default_factory=list)
@@ -48,7 +66,7 @@ class LibraryState:
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.library.id, "name": self.library.name, "status": self.status,
                 "hits": self.hits, "fetched": self.fetched, "elapsed_ms": self.elapsed_ms,
-                "error": self.error}
+                "error": self.error, "reason": self.reason}
 
 
 class SearchSession:

@@ -44,7 +44,7 @@ The state (``"format": 1``)::
      "sort": "relevance" (the searcher's order; absent in older states),
      "started": 1767171600.25 (wall clock), "finished": true, "elapsed_ms": 812,
      "libraries": [{"id", "name", "status", "hits", "fetched", "elapsed_ms", "error",
-                    "next_start", "problems"}],
+                    "reason" (absent in older states), "next_start", "problems"}],
      "clusters": [{"id": "bnu:123", "records": [[arrival, library, record dict], ...]}]}
 
 ``arrival`` numbers the records in the order the merger took them (0, 1, 2...): a
@@ -67,8 +67,9 @@ from typing import Any
 
 from broker.kernel.config import Consortium
 from broker.kernel.cql import parse
+from broker.kernel.literals import one_of
 from broker.search.merge import Merger
-from broker.search.session import SearchSession
+from broker.search.session import FAILURE_REASONS, SearchSession
 from marc import Record
 
 logger = logging.getLogger(__name__)
@@ -188,7 +189,7 @@ def dump_session(session: SearchSession) -> dict[str, Any]:
         "libraries": [{
             "id": lid, "name": state.library.name, "status": state.status,
             "hits": state.hits, "fetched": state.fetched, "elapsed_ms": state.elapsed_ms,
-            "error": state.error, "next_start": state.next_start,
+            "error": state.error, "reason": state.reason, "next_start": state.next_start,
             "problems": list(state.problems),
         } for lid, state in session.states.items()],
         "clusters": [{
@@ -228,6 +229,7 @@ def apply_state(session: SearchSession, data: Mapping[str, Any]) -> None:
         state = session.states[entry["id"]]
         state.status, state.hits, state.fetched = entry["status"], entry["hits"], entry["fetched"]
         state.elapsed_ms, state.error = entry["elapsed_ms"], entry["error"]
+        state.reason = one_of(entry.get("reason"), FAILURE_REASONS)  # older states: none
         state.next_start, state.problems = entry["next_start"], list(entry["problems"])
     entries = sorted((tuple(entry) for cluster in data["clusters"]
                       for entry in cluster["records"]), key=lambda entry: entry[0])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from broker.kernel.config import Library
 from broker.kernel.cql import Node
@@ -16,7 +17,7 @@ from broker.kernel.errors import Diagnostic, ProtocolError, Unreachable, Unsuppo
 from connectors.base import Connector, SearchPage
 from connectors.z3950 import apdu, pdu
 from connectors.z3950.client import Z3950Client
-from connectors.z3950.opac import bibliographic_marc
+from connectors.z3950.opac import OpacCopy, bibliographic_marc, opac_copies, with_circulation
 from connectors.z3950.rpn import encode_query
 from marc import Record, read_bytes
 from marc.model import RawMarc
@@ -114,10 +115,12 @@ class Z3950Connector(Connector):
                             + (f": {detail}" if detail else ""))
             return []
         data = item.data
+        copies: tuple[OpacCopy, ...] = ()
         if data and item.syntax == apdu.SYNTAX["opac"]:
-            # A member configured for OPAC (or answering it anyway): we keep the MARC
-            # inside, and read holdings from it as from any record.
+            # A member configured for OPAC (or answering it anyway): the MARC inside is
+            # the record, and each copy's circulation is laid over the MARC's holdings.
             try:
+                copies = opac_copies(data, python_charset(self.config.encoding))
                 data = bibliographic_marc(data)[1]
             except ProtocolError as exc:
                 problems.append(f"record {item.position}: {exc}")
@@ -128,7 +131,10 @@ class Z3950Connector(Connector):
         entries = read_bytes(data, flavour=self.config.format,
                              encoding=self._record_encoding)
         raw = RawMarc(data, self.config.format, self._record_encoding)
-        return self.normalize_entries(entries, item.position, problems, raw)
+        records = self.normalize_entries(entries, item.position, problems, raw)
+        if copies:
+            records = [_circulated(r, copies, self.library.id) for r in records]
+        return records
 
     def _take_idle(self, query: Node) -> tuple[Z3950Client, bool]:
         """An idle association, preferring the one whose result set holds this query."""
@@ -155,6 +161,14 @@ class Z3950Connector(Connector):
     async def close(self) -> None:
         idle, self._idle = self._idle, []
         await asyncio.gather(*(client.close() for client in idle), return_exceptions=True)
+
+
+def _circulated(record: Record, copies: tuple[OpacCopy, ...], library: str) -> Record:
+    """``record`` with the OPAC answer's availability, and any call number only it gave."""
+    held = with_circulation(record.holdings, copies, library)
+    calls = tuple(dict.fromkeys([*record.call_numbers,
+                                 *(h.call_number for h in held if h.call_number)]))
+    return replace(record, holdings=held, call_numbers=calls)
 
 
 def python_charset(encoding: str) -> str:

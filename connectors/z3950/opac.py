@@ -10,18 +10,24 @@ not know which); ``publicNote`` says the status was not reported and names the i
 whose itemId would otherwise live in that circulationData.
 
 Our own client reads the bibliographic record back out (``bibliographic_marc``) so a
-member that answers OPAC to a MARC request still gives us its records.
+member that answers OPAC to a MARC request still gives us its records, and each copy's
+circulation (``opac_copies``), which it lays over the holdings the MARC gave
+(``with_circulation``): the OPAC answer is the member's live word on a copy, the MARC's
+holdings fields often a nightly export without status.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from broker.kernel.errors import ProtocolError
 from connectors.z3950 import ber
 from connectors.z3950.apdu import string
 from connectors.z3950.ber import CONTEXT, UNIVERSAL, Node
-from marc.model import Holding
+from marc.model import Holding, HoldingStatus
+from marc.normalization.holdings import status_from_notes
 
 # status -> (availableNow, what publicNote says)
 _CIRCULATION = {
@@ -107,3 +113,112 @@ def _single(node: Node) -> bytes:
         raise ProtocolError("an OPAC bibliographic record in a structure we do not read")
     return inner.as_bytes()
 
+
+
+# --- reading a member's circulation back ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OpacCopy:
+    """One HoldingsAndCircData as read: where the copy is and what its circulation says."""
+
+    nuc_code: str | None
+    location: str | None
+    call_number: str | None
+    barcode: str | None
+    status: HoldingStatus | None
+    due: str | None
+
+
+def opac_copies(data: bytes, encoding: str = "utf-8") -> tuple[OpacCopy, ...]:
+    """The copies of an OPACRecord's holdingsData (a marcHoldingsRecord is skipped: its
+    MARC says no more than the bibliographic record's own holdings fields). Strings are
+    UTF-8 when they decode as such, else ``encoding`` (a member that did not negotiate).
+    ProtocolError when the record is not an OPACRecord."""
+    node = ber.decode(data)
+    if not node.is_(UNIVERSAL, ber.SEQUENCE):
+        raise ProtocolError("an OPAC record that is not an OPACRecord")
+    holdings = node.context(2)
+    if holdings is None:
+        return ()
+    return tuple(_copy(child, encoding) for child in holdings.children
+                 if child.is_(CONTEXT, 2) and child.constructed)
+
+
+def _text(node: Node | None, encoding: str) -> str | None:
+    if node is None:
+        return None
+    raw = node.as_bytes()
+    try:
+        value = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        value = raw.decode(encoding, "replace")
+    return value.strip() or None
+
+
+def _copy(node: Node, encoding: str) -> OpacCopy:
+    nuc = _text(node.context(8), encoding)
+    local = _text(node.context(9), encoding)
+    shelving = _text(node.context(10), encoding)
+    note = _text(node.context(14), encoding)
+    if local and nuc and local.startswith(f"{nuc} "):
+        local = local[len(nuc) + 1:].strip() or None  # our servers name the library there
+    circulation = node.context(19)
+    record = circulation.children[0] if circulation is not None and circulation.children \
+        else None
+    barcode = _text(record.context(5), encoding) if record is not None else None
+    if barcode is None and note:
+        match = re.search(r"\bitem (\S+)$", note)  # our servers' "status not reported"
+        barcode = match.group(1) if match else None
+    status, due = _circulation(record, note, encoding)
+    return OpacCopy(nuc, shelving or local, _text(node.context(11), encoding), barcode,
+                    status, due)
+
+
+def _circulation(record: Node | None, note: str | None, encoding: str
+                 ) -> tuple[HoldingStatus | None, str | None]:
+    """CircRecord's availableNow with its availabilityDate and restrictions; where there
+    is none, what publicNote says in words (or nothing: no guess)."""
+    said, said_due = status_from_notes([note] if note else [])
+    if record is None:
+        return said, said_due
+    available_node = record.context(1)
+    available = available_node.as_bool() if available_node is not None else None
+    restrictions = _text(record.context(4), encoding)
+    date = _text(record.context(2), encoding)
+    due = status_from_notes([f"due {date}"])[1] if date else said_due
+    if available:
+        restricted = said == "not_for_loan" or (restrictions is not None and (
+            status_from_notes([restrictions])[0] == "not_for_loan"))
+        return ("not_for_loan" if restricted else "available"), None
+    if due:
+        return "on_loan", due
+    if said is not None and said != "available":
+        return said, None
+    return ("unavailable" if available is False else said), None
+
+
+def with_circulation(held: tuple[Holding, ...], copies: Sequence[OpacCopy],
+                     library: str | None) -> tuple[Holding, ...]:
+    """The MARC's holdings with each OPAC copy's status and due date laid over the copy
+    of the same barcode (or, where neither names one and the counts agree, of the same
+    place in the list); a copy the MARC does not list is added, in ``library``."""
+    out = list(held)
+    by_barcode = {h.barcode: i for i, h in enumerate(held) if h.barcode}
+    same_count = len(copies) == len(held)
+    for position, copy in enumerate(copies):
+        i = by_barcode.get(copy.barcode) if copy.barcode else None
+        if i is None and same_count and not copy.barcode and not held[position].barcode:
+            i = position
+        if i is None:
+            out.append(Holding(library or copy.nuc_code, copy.location, copy.call_number,
+                               copy.barcode, copy.status, copy.due))
+            continue
+        h = out[i]
+        known = copy.status is not None
+        out[i] = replace(h, location=h.location or copy.location,
+                         call_number=h.call_number or copy.call_number,
+                         barcode=h.barcode or copy.barcode,
+                         status=copy.status if known else h.status,
+                         due=copy.due if known else h.due)
+    return tuple(out)

@@ -27,8 +27,10 @@ _RESULT_SET_GONE = {27, 30}
 class Z3950Pager(Pager):
     def __init__(self, library: Library, query: Node | str, **kwargs) -> None:
         super().__init__(library, query, **kwargs)
-        self._syntax = self.config.record_syntax or (
-            "unimarc" if self.config.format == "unimarc" else "usmarc")
+        marc_syntax = "unimarc" if self.config.format == "unimarc" else "usmarc"
+        # A harvest keeps MARC only: an OPAC member's circulation would be stale in a file.
+        self._syntax = (marc_syntax if self.config.record_syntax in (None, "opac")
+                        else self.config.record_syntax)
         self.kind = "marcxml" if self._syntax == "xml" else "iso2709"
         self._native = parse_pqf(query) if isinstance(query, str) else None
         self._client: Z3950Client | None = None

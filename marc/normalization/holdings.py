@@ -16,17 +16,61 @@ from marc.flavour import Flavour
 from marc.model import Holding, HoldingStatus
 from marc.normalization.text import Fields, clean, sub, subs
 
+# Alma's AVA $e; "check_holdings" (Alma could not tell) stays unknown.
 _AVA_STATUS: dict[str, HoldingStatus] = {"available": "available", "unavailable": "unavailable"}
+
+# How systems word a copy's status in a public note (852 $z, CNMARC 906 $z, an OPAC
+# record's publicNote), folded to lower case; our own codes first (marc.writer writes them).
+_NOTE_STATUS: dict[str, HoldingStatus] = {
+    "available": "available", "on_loan": "on_loan", "unavailable": "unavailable",
+    "not_for_loan": "not_for_loan", "lost": "lost",
+    "on loan": "on_loan", "checked out": "on_loan", "on shelf": "available",
+    "not for loan": "not_for_loan", "reference only": "not_for_loan", "library use only":
+    "not_for_loan", "missing": "lost", "withdrawn": "unavailable", "in processing":
+    "unavailable", "在架": "available", "在架可借": "available", "可借": "available",
+    "入藏": "available", "借出": "on_loan", "已借出": "on_loan", "外借": "on_loan",
+    "不外借": "not_for_loan", "仅供阅览": "not_for_loan", "阅览": "not_for_loan",
+    "丢失": "lost", "遗失": "lost", "剔除": "unavailable", "注销": "unavailable",
+    "修补": "unavailable", "编目中": "unavailable", "加工中": "unavailable",
+}
+_DUE_NOTE = re.compile(r"^(?:due|应还日期|应还|还书日期)\s*[:：]?\s*(\d{4}-?\d{2}-?\d{2})$",
+                       re.IGNORECASE)
+
+
+def status_from_notes(notes: list[str]) -> tuple[HoldingStatus | None, str | None]:
+    """(status, due date) from a copy's notes: each note a status word or a due date
+    ('due 2027-01-15', '应还日期 20270115'), or a sentence that starts with one ('on loan,
+    due 2027-01-15'); other notes are ignored. A due date alone means on loan."""
+    status: HoldingStatus | None = None
+    due = None
+    for note in notes:
+        for part in re.split(r"[,，;；]", note):
+            part = part.strip().rstrip(".。").strip()
+            found = _NOTE_STATUS.get(part.casefold())
+            if found and status is None:
+                status = found
+            match = _DUE_NOTE.match(part)
+            if match:
+                due = _iso_date(match.group(1))
+    if due and status is None:
+        status = "on_loan"
+    return status, due if status == "on_loan" else None
 
 
 def _koha_952(f: Field, library: str | None) -> Holding:
+    """Koha's item: $1 lost, $0 withdrawn, $4 damaged, $7 not for loan (negative: on
+    order), $q the due date of a copy on loan ('onloan'). Every copy Koha exports has
+    its status, so no flag set means on the shelf."""
     status: HoldingStatus = "available"
     due = None
-    if (sub(f, "1") or "0").strip() not in ("0", ""):
+    flags = {code: (sub(f, code) or "0").strip() or "0" for code in "1047"}
+    if flags["1"] != "0":
         status = "lost"
-    elif (sub(f, "0") or "0").strip() not in ("0", ""):
-        status = "unavailable"  # withdrawn
-    elif (sub(f, "7") or "0").strip() not in ("0", ""):
+    elif flags["0"] != "0" or flags["4"] != "0":
+        status = "unavailable"  # withdrawn or damaged
+    elif flags["7"].startswith("-"):
+        status = "unavailable"  # ordered, not yet here
+    elif flags["7"] != "0":
         status = "not_for_loan"
     elif sub(f, "q"):
         status, due = "on_loan", _iso_date(sub(f, "q"))
@@ -59,11 +103,16 @@ def cnmarc_call_number(f: Field) -> str | None:
 
 
 def _cnmarc_906(f: Field, library: str | None, locations: dict[str, str | None]) -> Holding:
+    """A CNMARC copy: $b barcode, $d/$e or $s call number, $z its status and due date
+    in words (the notes ``status_from_notes`` reads), where the system exports them."""
+    status, due = status_from_notes(subs(f, "z"))
     return Holding(
         library=library or sub(f, "a"),
         location=locations.get(cnmarc_call_number(f) or ""),
         call_number=cnmarc_call_number(f),
         barcode=clean(sub(f, "b")),
+        status=status,
+        due=due,
     )
 
 
@@ -73,11 +122,16 @@ def _cnmarc_905(f: Field, library: str | None) -> Holding:
 
 
 def _marc21_852(f: Field, library: str | None) -> Holding:
+    """852: $b/$c location, $h$i call number, $p barcode; $z public notes, read for a
+    status or due date only when a note is one (any other note says nothing of it)."""
+    status, due = status_from_notes(subs(f, "z"))
     return Holding(
         library=library or sub(f, "a") or sub(f, "b"),
         location=" ".join(subs(f, "bc")) or None,
         call_number=marc21_call_number(f),
         barcode=clean(sub(f, "p")),
+        status=status,
+        due=due,
     )
 
 

@@ -1209,13 +1209,18 @@ def test_yaz_client_gets_opac_records_of_a_demo_cnmarc_member(opac_served):
     assert output.count("Record type: Unimarc") == len(member), output
     holdings = _yaz_holdings(output)
     copies = [(f["a"], f["b"]) for r in member.records for f in r.get_fields("906")]
-    # The demo's CNMARC gives no circulation status: none is made up, and the item is
-    # named in the note instead of a circulation record.
-    assert [(h["nucCode"], h["publicNote"]) for h in holdings] == [
-        (library, f"status not reported: item {barcode}") for library, barcode in copies]
-    assert all("availableNow" not in h and "itemId" not in h
-               and h["localLocation"].startswith("BNU ") and h["callNumber"]
-               for h in holdings), holdings
+    # The demo's CNMARC says each copy's status in 906 $z (在架, 借出 with 应还日期, 不外借):
+    # it travels as a circulation record with the barcode as itemId.
+    served = [normalize(r, flavour="unimarc").holdings for r in member.records]
+    statuses = [h.status for held in served for h in held]
+    assert None not in statuses
+    notes = {"available": "available", "on_loan": "on loan", "not_for_loan": "not for loan"}
+    assert [(h["nucCode"], h["itemId"], h["publicNote"].split(",")[0]) for h in holdings] == [
+        (library, barcode, notes[status])
+        for (library, barcode), status in zip(copies, statuses, strict=True)]
+    assert all(h["localLocation"].startswith("BNU ") and h["callNumber"]
+               and (h["availableNow"] == "0") == (status == "on_loan")
+               for h, status in zip(holdings, statuses, strict=True)), holdings
 
 
 def test_zoomsh_renders_opac_holdings_and_sutrs(opac_served):
@@ -1249,7 +1254,9 @@ def test_yaz_client_gets_sutrs_of_a_demo_cnmarc_member(opac_served):
     first = normalize(member.records[0], flavour="unimarc")
     assert f"Title: {first.title}" in output, output
     barcodes = [f["b"] for f in member.records[0].get_fields("906")]
-    held = re.findall(r"^Holding: BNU [^\n]*\[(\w+)\]: status not reported$", output, re.M)
+    # Each copy with the status its 906 $z gives (the demo's CNMARC reports every one).
+    held = re.findall(r"^Holding: BNU [^\n]*\[(\w+)\]: (?:available|not for loan|"
+                      r"on loan, due \d{4}-\d\d-\d\d)$", output, re.M)
     assert held == barcodes, output
 
 

@@ -10,8 +10,9 @@ from ill.db import Database
 from ill.service import IllService
 from ill.values import Actor
 
-# Small on purpose: the tests name these policies. nlc never lets readers cancel (as in
-# config/libraries.yaml); ruc lends nothing; cnu fines 0.5 yuan a day.
+# Small on purpose: the tests name these policies. nlc never lets readers cancel and takes
+# no direct request, only requests from its records (as in config/libraries.yaml); ruc
+# lends nothing; cnu fines 0.5 yuan a day.
 CONSORTIUM_YAML = """
 consortium: {name: BALIS-test}
 categories:
@@ -21,7 +22,7 @@ libraries:
   - id: nlc
     name: 国家图书馆
     category: public
-    ill: {cancel_window_minutes: 0, loan_days: 21}
+    ill: {cancel_window_minutes: 0, loan_days: 21, direct_requests: false}
   - id: pku
     name: 北京大学图书馆
     category: univ

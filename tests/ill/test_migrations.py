@@ -17,7 +17,7 @@ def test_migrated_schema_matches_the_models(db_url):
             context = MigrationContext.configure(connection, opts={"compare_type": True})
             diff = compare_metadata(context, Base.metadata)
         assert diff == []
-        assert current_revision(db.engine) == "0001"
+        assert current_revision(db.engine) == "0002"
         tables = set(inspect(db.engine).get_table_names())
         assert set(Base.metadata.tables) <= tables
     finally:
@@ -28,9 +28,9 @@ def test_empty_database_is_created_and_migrating_twice_changes_nothing(tmp_path)
     url = f"sqlite:///{tmp_path / 'sub' / 'new.sqlite3'}"
     db = Database(url)  # creates the folder, the file and the schema
     try:
-        assert current_revision(db.engine) == "0001"
+        assert current_revision(db.engine) == "0002"
         migrate(db.engine)
-        assert current_revision(db.engine) == "0001"
+        assert current_revision(db.engine) == "0002"
         with db.engine.connect() as connection:
             mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
             keys = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()

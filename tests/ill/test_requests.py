@@ -87,6 +87,9 @@ def test_a_courier_loan_from_start_to_end_is_explained_by_its_events(db, svc, pe
 
 def test_a_pickup_loan_happens_at_the_lenders_desk(db, svc, people):
     with db.session() as s:
+        # Pick-up needs the consortium self-pickup card (ill/cards.py, issue 14).
+        card = svc.apply_card(s, people.reader)
+        svc.decide_card(s, people.bupt, card.id, approve=True)
         req = svc.create_request(s, people.reader, form(delivery="pickup", lender="cnu"))
     walk(svc, db, people, req.id, [("cnu", "accept"), ("cnu", "checkout")])
     with db.session() as s:
@@ -136,7 +139,7 @@ def test_reader_cancels_within_the_lenders_window_before_it_acts(db, svc, people
 
 def test_nlc_requests_are_never_cancelled_by_the_reader(db, svc, people):
     with db.session() as s:
-        req = svc.create_request(s, people.reader, form(lender="nlc"))
+        req = svc.create_request(s, people.reader, form(lender="nlc", record_id="nlc:1"))
         outcome = svc.cancel(s, people.reader, req.id)  # at once: still not allowed
         assert not outcome.cancelled and outcome.cancel_requested
         assert "国家图书馆的申请不能自行取消" in outcome.message
@@ -270,7 +273,8 @@ def test_the_ledger_tells_how_often_a_title_went_where(db, svc, people):
         svc.create_request(s, people.reader2, form(isbn="7-02-006587-2"))
         svc.create_request(s, people.reader_pku, form(lender="nlc", isbn=None,
                                                       record_id="pku:1"))
-        svc.create_request(s, people.reader_pku, form(title="别的书", isbn=None, lender="nlc"))
+        svc.create_request(s, people.reader_pku, form(title="别的书", isbn=None, lender="nlc",
+                                                      record_id="nlc:2"))
         svc.act(s, people.pku, one.id, "accept")
         svc.act(s, people.pku, one.id, "ship")
         ledger = svc.title_ledger(s, record_ids=["pku:1"], isbns=["9787020065875"])
@@ -292,8 +296,13 @@ def test_messages_announcements_and_the_home_contact(db, svc, people):
         svc.post_announcement(s, people.bupt, title="北邮通知", body="新开自取点",
                               library="pku")  # staff always post to their own library
         assert [a.title for a in svc.announcements(s, people.reader)] == ["北邮通知", "寒假安排"]
-        assert [a.title for a in svc.announcements(s, people.reader_pku)] == ["寒假安排"]
-        assert [a.title for a in svc.announcements(s)] == ["寒假安排"]
+        # A member's notice is public (issue 14): another member's reader and a visitor
+        # see it too, labelled with its library.
+        assert [a.title for a in svc.announcements(s, people.reader_pku)] == [
+            "北邮通知", "寒假安排"]
+        assert [a.title for a in svc.announcements(s)] == ["北邮通知", "寒假安排"]
+        assert [a.library for a in svc.announcements(s)] == ["bupt", None]
+        assert [a.title for a in svc.announcements(s, library="bupt")] == ["北邮通知"]
         with pytest.raises(Forbidden):
             svc.post_announcement(s, people.reader, title="x", body="y")
     assert svc.home_contact(people.reader) == {"library": "北京邮电大学图书馆", "name": "张三",

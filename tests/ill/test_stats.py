@@ -36,10 +36,13 @@ def month(db, svc, people, clock):
     ids = {}
     with db.session() as s:
         at(0)
+        # R3's pick-up needs the consortium self-pickup card (ill/cards.py, issue 14).
+        card = svc.apply_card(s, people.reader_pku)
+        svc.decide_card(s, people.pku, card.id, approve=True)
         for name, who, overrides in (
                 ("R1", people.reader, {}), ("R2", people.reader2, {"title": "二"}),
                 ("R4", people.reader, {"title": "四"}), ("R7", people.reader2, {"title": "七"}),
-                ("R5", people.reader, {"title": "五", "lender": "nlc"}),
+                ("R5", people.reader, {"title": "五", "lender": "nlc", "record_id": "nlc:5"}),
                 ("R3", people.reader_pku, {"title": "三", "lender": "cnu",
                                            "delivery": "pickup"})):
             ids[name] = svc.create_request(s, who, form(**overrides)).id

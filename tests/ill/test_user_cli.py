@@ -98,6 +98,11 @@ def test_demo_seed_is_idempotent_and_lists_its_credentials(db_url):
             staff = svc.authenticate(s, "staff-nlc", demo.DEMO_PASSWORD)
         assert (reader.role, reader.library) == ("reader", "bupt")
         assert (staff.role, staff.library) == ("staff", "nlc")
+        with db.session() as s:
+            # The demo reader can collect in person at once: one valid pickup card.
+            card = svc.my_card(s, reader)
+            assert card is not None and card.valid and card.library == "bupt"
+            assert svc.check_card(s, staff, card.number).card.reader_login == "reader"
     finally:
         db.dispose()
     text = demo.credentials_text(first)

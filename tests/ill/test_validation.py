@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from ill_helpers import form
 
 from broker.kernel.errors import Conflict, ValidationFailed
+from ill.values import CancelTerms
 
 REQUIRED = {"title": "请填写题名", "year": "请填写出版年", "call_number": "请填写索书号",
             "lender": "请选择出借馆", "delivery": "请选择取书方式"}
@@ -81,7 +82,8 @@ def test_a_closed_lender_refuses_with_the_reopening_date(db, svc, people, clock)
         assert info.value.errors == {"lender": "北京大学图书馆闭馆中（寒假），2025年03月11日起受理"}
         assert svc.lender_open(s, "pku") == {"open": False, "closure": "寒假",
                                              "reopens": date(2025, 3, 11)}
-        svc.create_request(s, people.reader, form(lender="nlc"))  # others still lend
+        svc.create_request(s, people.reader, form(lender="nlc", record_id="nlc:1"))  # others
+        # still lend
         clock.advance(days=8)  # 2025-03-11
         assert svc.create_request(s, people.reader, form(title="水浒传")).status == "submitted"
 
@@ -104,7 +106,8 @@ def test_duplicate_and_quota_are_refused_with_the_reason(db, svc, people, consor
     with db.session() as s:
         first = svc.create_request(s, people.reader, form())
         with pytest.raises(Conflict, match=f"编号 {first.id}"):
-            svc.create_request(s, people.reader, form(title="紅樓夢 ", lender="nlc"))
+            svc.create_request(s, people.reader, form(title="紅樓夢 ", lender="nlc",
+                                                      record_id="nlc:1"))
         # Another reader may ask for the same book.
         svc.create_request(s, people.reader2, form())
         for i in range(9):
@@ -143,3 +146,37 @@ def test_json_of_the_wrong_shape_is_a_validation_error_not_a_crash(db, svc, peop
         with pytest.raises(ValidationFailed):
             svc.cancel(s, people.reader, req.id, reason={"why": "no"})
         assert svc.get_request(s, people.reader, req.id).status == "submitted"
+
+
+def test_no_direct_request_to_the_national_library(db, svc, people):
+    """BALIS: nlc takes requests only from one of its records (ill direct_requests: false);
+    the direct request form (no record_id) is refused on the lender, in both languages."""
+    with db.session() as s:
+        with pytest.raises(ValidationFailed) as info:
+            svc.create_request(s, people.reader, form(lender="nlc"))
+        assert set(info.value.errors) == {"lender"}
+        assert info.value.errors["lender"].startswith("国家图书馆不受理直接申请")
+        assert "no direct requests" in info.value.errors_en["lender"]
+        with pytest.raises(ValidationFailed):  # an empty record id is no record
+            svc.create_request(s, people.reader, form(lender="nlc", record_id="  "))
+        assert svc.create_request(s, people.reader, form(
+            lender="nlc", record_id="nlc:000123")).lender == "nlc"
+        # Every other member still takes direct requests.
+        assert svc.create_request(s, people.reader, form(title="水浒传")).lender == "pku"
+
+
+def test_the_cancel_terms_follow_the_lenders_window(db, svc, people, clock):
+    with db.session() as s:
+        to_pku = svc.create_request(s, people.reader, form())
+        to_nlc = svc.create_request(s, people.reader, form(title="西游记", lender="nlc",
+                                                           record_id="nlc:7"))
+    terms = svc.cancel_terms(to_pku)
+    assert terms.mode == "self" and terms.until == to_pku.created + timedelta(minutes=60)
+    assert svc.cancel_terms(to_nlc) == CancelTerms("ask", None)  # nlc: never by the reader
+    clock.advance(minutes=61)
+    assert svc.cancel_terms(to_pku) == CancelTerms("ask", None)
+    with db.session() as s:
+        svc.act(s, people.pku, to_pku.id, "accept")
+        svc.act(s, people.pku, to_pku.id, "ship")
+        shipped = svc.get_request(s, people.reader, to_pku.id)
+    assert svc.cancel_terms(shipped) == CancelTerms("none", None)

@@ -125,3 +125,39 @@ def test_parse_still_refuses_sort_by_and_a_bare_sortby_is_a_syntax_error():
     with pytest.raises(QueryError, match="needs at least one index") as caught:
         parse_with_sort("fish sortby")
     assert not isinstance(caught.value, SortError)
+
+
+# --- error codes: the web words them in the reader's language ----------------------------
+
+@pytest.mark.parametrize("query, code, params, english", [
+    ("title=", "term_missing", {"text": "=", "position": 7}, "missing after '=' at position 7"),
+    ('title="中国" and title=', "term_missing", {"text": "=", "position": 22}, "position 22"),
+    ("a and", "ends_early", {}, "ends where a search term"),
+    ("title = )", "term_missing", {"text": "=", "position": 9}, "missing after '='"),
+    ("   ", "empty", {}, "empty"),
+    ("x" * 2001, "too_long", {"limit": 2000}, "longer than 2000"),
+    ('title="abc', "unterminated_quote", {"position": 7}, "unterminated"),
+    ("(a or b", "missing_paren", {"position": 1}, "missing ')'"),
+    ("a )", "unexpected", {"text": ")", "position": 3}, "unexpected ')'"),
+    ("colour=red", "unknown_index", {"text": "colour", "position": 1}, "unknown index"),
+    ("and a", "term_before_boolean", {"text": "and", "position": 1}, "needs a search term"),
+    ("title=a*b", "truncation", {"text": "a*b", "position": 7}, "right truncation"),
+    ("year=abc", "year_number", {"text": "abc", "position": 6}, "a number like 2008"),
+    ("year any 2008", "year_relation", {"text": "any"}, "year takes"),
+    ("title > a", "text_relation", {"text": ">"}, "title takes"),
+    ("a prox b", "prox", {}, "prox"),
+    ("title=/x a", "relation_modifier", {"text": "=", "position": 6}, "relation modifiers"),
+])
+def test_query_errors_carry_a_code_and_their_position(query, code, params, english):
+    with pytest.raises(QueryError) as caught:
+        parse(query)
+    assert caught.value.code == code, str(caught.value)
+    assert caught.value.params == params
+    assert english in str(caught.value)  # the English sentence stays for the command line
+
+
+def test_sort_errors_are_query_errors_with_the_sort_code():
+    with pytest.raises(SortError) as caught:
+        parse_with_sort("title=a sortBy colour")
+    assert caught.value.code == "sort" and caught.value.problem == "index"
+    assert QueryError("plain words").code == "invalid"

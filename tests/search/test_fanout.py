@@ -31,7 +31,7 @@ from connectors.z3950.connector import Z3950Connector
 RECORD_KEYS = {"id", "format", "title", "subtitle", "responsibility", "authors", "publisher",
                "place", "year", "edition", "extent", "language", "material_type", "isbns",
                "issns", "subjects", "classification", "call_numbers", "holdings", "libraries"}
-LIBRARY_KEYS = {"id", "name", "status", "hits", "fetched", "elapsed_ms", "error"}
+LIBRARY_KEYS = {"id", "name", "status", "hits", "fetched", "elapsed_ms", "error", "reason"}
 
 
 async def _search_all(cons, query, ids=None, **kwargs):
@@ -164,6 +164,11 @@ def test_failing_members_get_their_own_status_and_the_rest_answer(zebra, ztest):
     assert libs["nodbs"]["status"] == "error" and "404" in libs["nodbs"]["error"]
     assert libs["paper"]["status"] == "error"
     assert "cannot be searched yet" in libs["paper"]["error"]
+    # Each failure's reason code, for the web to word in the reader's language.
+    assert {lid: libs[lid]["reason"] for lid in libs} == {
+        "za": None, "m": None, "deadz": "unreachable", "deads": "unreachable",
+        "slow": "timeout", "nodbz": "missing_database", "nodbs": "protocol",
+        "paper": "not_searchable"}
     # The answering members' records are all there.
     assert {lid for r in snap["records"] for lid in r["libraries"]} == {"za", "m"}
 
@@ -552,6 +557,7 @@ def test_a_dead_member_is_suspended_after_three_failures(zebra, monkeypatch, pro
     fourth = _by_id(snaps[3])["dead"]
     assert fourth["status"] == "error"
     assert "temporarily suspended" in fourth["error"]
+    assert [_by_id(s)["dead"]["reason"] for s in snaps] == ["unreachable"] * 3 + ["suspended"]
     assert all(_by_id(s)["m"]["status"] == "ok" for s in snaps)
     assert calls["dead"] == 3, "a suspended member must not be asked"
     assert calls["m"] == 4
@@ -584,6 +590,7 @@ def test_a_query_diagnostic_is_not_a_failure(zebra):
         assert odd["status"] == "error"
         assert "114" in odd["error"] and "use attribute" in odd["error"]
         assert "suspended" not in odd["error"]
+        assert odd["reason"] == "diagnostic"
     health = {h["library"]: h for h in report}["odd"]
     assert health["consecutive_failures"] == 0
     assert health["success_rate"] == 1.0

@@ -186,7 +186,8 @@ def test_the_stored_state(zebra, redis_server, prefix, raw):
     assert data["elapsed_ms"] == session.elapsed_ms()
     assert [lib["id"] for lib in data["libraries"]] == ["zu", "zm"]
     assert set(data["libraries"][0]) == {"id", "name", "status", "hits", "fetched",
-                                         "elapsed_ms", "error", "next_start", "problems"}
+                                         "elapsed_ms", "error", "reason", "next_start",
+                                         "problems"}
     entries = [entry for cluster in data["clusters"] for entry in cluster["records"]]
     assert sorted(entry[0] for entry in entries) == list(range(len(entries)))
     assert {entry[1] for entry in entries} == {"zu", "zm"}
@@ -386,6 +387,24 @@ def test_apply_state_in_place_keeps_the_object_and_wakes_waiters():
     assert snapshot["done"] is True
     assert [r["sources"] for r in snapshot["records"]] == [["p:1"]]
     assert snapshot == newer.snapshot() | {"elapsed_ms": snapshot["elapsed_ms"]}
+
+
+def test_the_failure_reason_is_kept_and_older_states_load_without_it():
+    consortium = _consortium_of("p", "q")
+    session = _session(consortium)
+    session.states["p"].status, session.states["p"].hits = "ok", 0
+    failed = session.states["q"]
+    failed.status, failed.error, failed.reason = "error", "cannot connect to x:1", "unreachable"
+    session.touch()
+    data = json.loads(json.dumps(dump_session(session)))
+    rebuilt = load_session(data, consortium)
+    assert rebuilt.states["q"].reason == "unreachable"
+    assert rebuilt.snapshot()["libraries"][1]["reason"] == "unreachable"
+    older = data | {"libraries": [{k: v for k, v in lib.items() if k != "reason"}
+                                  for lib in data["libraries"]]}
+    assert load_session(older, consortium).states["q"].reason is None  # saved before reasons
+    odd = data | {"libraries": [lib | {"reason": "martian"} for lib in data["libraries"]]}
+    assert load_session(odd, consortium).states["q"].reason is None  # unknown: no code
 
 
 def test_a_library_unknown_here_is_not_rebuilt():

@@ -317,3 +317,95 @@ def follow(page, selector: str) -> None:
     """Click what leads to another page and wait until that page has loaded."""
     with page.expect_navigation():
         page.click(selector)
+
+
+# --- accessibility: axe-core, the phone, and a world of pages to look at -------------------
+# (tests/web/test_a11y.py and tests/web/test_walkthrough.py)
+
+A11Y_VIEWPORTS = {"desktop": {"width": 1366, "height": 900},
+                  "phone": {"width": 390, "height": 844}}
+SERIOUS = ("serious", "critical")  # the impacts that fail a page
+# and two rules of lesser impact that issue 14 found on many pages: content outside every
+# landmark (a screen reader's landmark list skips it) and a table header with no words
+ALSO_FAIL = ("region", "empty-table-header")
+
+
+def a11y_problems(page) -> list[str]:
+    """axe-core's violations of serious or critical impact (and ``ALSO_FAIL``'s) on the page
+    as it is now: one line each, with the rule, its impact and the elements (CSS selectors)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page).response
+    return [f"{v['id']} ({v['impact']}): " + ", ".join(
+        " ".join(map(str, node["target"])) for node in v["nodes"][:6])
+        for v in results["violations"] if v.get("impact") in SERIOUS or v["id"] in ALSO_FAIL]
+
+
+def sideways(page) -> str:
+    """How far the page scrolls sideways and the innermost elements that stick out past
+    the viewport's right edge; "" when it fits."""
+    return str(page.evaluate("""() => {
+      const root = document.documentElement, over = root.scrollWidth - root.clientWidth;
+      if (over <= 0) { return ""; }
+      const out = [...document.body.querySelectorAll("*")].filter(e =>
+        e.getBoundingClientRect().right > root.clientWidth + 1 &&
+        ![...e.children].some(c => c.getBoundingClientRect().right > root.clientWidth + 1));
+      return over + " px: " + out.slice(0, 4).map(e => e.tagName.toLowerCase() +
+        (e.className ? "." + String(e.className).split(" ").join(".") : "")).join(", ");
+    }"""))
+
+
+def login(page, user: str) -> None:
+    from ill_fixtures import PASSWORD
+
+    page.goto("/login")
+    page.fill("form.stacked input[name=login]", user)
+    page.fill("form.stacked input[name=password]", PASSWORD)
+    follow(page, "form.stacked button[type=submit]")
+    assert page.locator("form.inline[action='/logout']").count(), f"{user} did not log in"
+
+
+class A11yWorld:
+    """Accounts, a request in the lender's queue and a finished search, so every page has
+    something on it: ``fill`` puts their addresses into a path."""
+
+    HOME, LENDER = "bnu", "bupt"  # neither is used by test_ill_browser.py's counts
+
+    def __init__(self, site, browser) -> None:
+        from ill_fixtures import add_user, valid_form
+
+        app = site.app
+        self.logins = {"reader": "a11y-reader", "staff": f"a11y-staff-{self.LENDER}",
+                       "admin": "a11y-admin"}
+        reader = add_user(app, self.logins["reader"], "reader", self.HOME, name="李明")
+        staff = add_user(app, self.logins["staff"], "staff", self.LENDER, name="北邮馆员")
+        add_user(app, self.logins["admin"], "admin", None, name="联盟管理员")
+        web = app.extensions["ill"]
+        with web.session() as s:
+            made = web.service.create_request(s, reader, valid_form(lender=self.LENDER))
+        with web.session() as s:
+            web.service.act(s, staff, made.id, "accept")
+        context = browser.new_context(base_url=site.url)
+        try:
+            page = context.new_page()
+            page.goto(f"/search?field=title&text=中国&library={self.LENDER}"
+                      f"&library={self.HOME}&library=thu")
+            page.wait_for_selector("li.record a.title", timeout=60_000)
+            results = page.url.removeprefix(site.url)
+            record = page.locator("li.record a.title").first.get_attribute("href")
+            page.goto(record)
+            marc = page.locator("p.tabs a[href*='/marc/']").first.get_attribute("href")
+            page.goto("/news")
+            news = page.locator("main a[href^='/news/']").first.get_attribute("href")
+        finally:
+            context.close()
+        self.values = {"request": str(made.id), "results": results, "record": record,
+                       "marc": marc, "news": news, "lender": self.LENDER}
+
+    def fill(self, path: str) -> str:
+        return path.format(**self.values)
+
+
+@pytest.fixture(scope="session")
+def a11y_world(demo_site, chromium_browser) -> A11yWorld:
+    return A11yWorld(demo_site, chromium_browser)

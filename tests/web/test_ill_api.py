@@ -295,7 +295,7 @@ def test_list_rows_and_the_from_to_status_filters(people, clock):
     clock.advance(days=1)
     second = created(people.reader, title="第二本", lender="thu")  # 03-04
     clock.advance(days=1)
-    third = created(people.reader, title="第三本", lender="nlc")  # 03-05
+    third = created(people.reader, title="第三本", lender="nlc", record_id="nlc:3")  # 03-05
     assert people.pku.act(first["id"], "accept").status_code == 200
 
     def ids(**query):
@@ -354,7 +354,7 @@ def test_a_reader_sees_only_their_own_requests(people):
 
 def test_staff_list_their_library_and_admins_everything(people):
     to_pku = created(people.reader)
-    to_nlc = created(people.reader, title="另一本", lender="nlc")
+    to_nlc = created(people.reader, title="另一本", lender="nlc", record_id="nlc:2")
 
     def ids(caller, **query):
         return {r["id"] for r in caller.get("/api/ill/requests", query_string=query)
@@ -509,8 +509,22 @@ def test_after_the_window_or_once_accepted_a_cancel_is_asked_of_staff(people, cl
     assert refused.status_code == 409 and "已寄出" in refused.get_json()["error"]
 
 
+def test_no_direct_request_to_the_national_library(people):
+    """CONTRACTS section 6: without record_id (the direct request form) nlc is refused,
+    422 with errors.lender; a request from one of its records is allowed."""
+    response = people.reader.create(lender="nlc")
+    assert response.status_code == 422
+    assert set(response.get_json()["errors"]) == {"lender"}
+    valid(response.get_json(), "ValidationErrors")
+    assert "不受理直接申请" in response.get_json()["errors"]["lender"]
+    english = people.reader.post("/api/ill/requests?lang=en", json=valid_form(lender="nlc"))
+    assert "no direct requests" in english.get_json()["errors"]["lender"]
+    assert people.reader.create(lender="nlc", record_id="nlc:000123").status_code == 201
+    assert people.reader.create(title="别的书", lender="thu").status_code == 201
+
+
 def test_nlc_requests_are_never_cancelled_by_the_reader(people, clock):
-    req = created(people.reader, lender="nlc")
+    req = created(people.reader, lender="nlc", record_id="nlc:1")
     for _ in range(2):  # at once, and asked again: still only a request to staff
         body = people.reader.post(f"/api/ill/requests/{req['id']}/cancel").get_json()
         assert body["cancelled"] is False and body["cancel_requested"] is True

@@ -55,6 +55,22 @@ def people(chromium_browser, demo_site):
         watch.check()  # no script error, no failed request, CSP on every page
 
 
+def answer_dialog(person: Person, accept: bool) -> list[str]:
+    """The next dialog is one we expect (a confirm): answer it, and let the Watch, which
+    fails a page on any dialog (an injected alert), pass this one. Its messages."""
+    said: list[str] = []
+    page = person.page
+    page.remove_listener("dialog", person.watch._dialog)
+
+    def answer(dialog) -> None:
+        said.append(dialog.message)
+        page.on("dialog", person.watch._dialog)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.once("dialog", answer)
+    return said
+
+
 def flashes(page) -> list[str]:
     return [" ".join(t.split()) for t in page.locator("p.flash").all_inner_texts()]
 
@@ -132,6 +148,15 @@ def test_a_loan_from_registration_to_the_readers_hands(people, demo_site, shots)
     page.goto(results_url)
     page.wait_for_selector("#summary .summary[data-done=true]", timeout=30_000)
     other = request_from_record(page, second, lambda name: None)
+    assert re.fullmatch(r"可在 \d{4}-\d\d-\d\d \d\d:\d\d 前撤销",
+                        page.inner_text("p.cancel-terms"))
+    # The cancel asks first (the browser's dialog): said no, nothing happens.
+    asked = answer_dialog(reader, accept=False)
+    page.click("button.cancel")
+    page.wait_for_timeout(300)
+    assert asked == [f"确定撤销申请 {other['id']} 吗？撤销后不能恢复。"]
+    assert status_of(page) == ("submitted", "已提交")
+    answer_dialog(reader, accept=True)
     follow(page, "button.cancel")
     assert flashes(page) == ["申请已取消"]
     assert status_of(page) == ("cancelled", "已取消")
@@ -144,8 +169,33 @@ def test_a_loan_from_registration_to_the_readers_hands(people, demo_site, shots)
     assert rows == {str(wanted["id"]): "submitted", str(other["id"]): "cancelled"}
     shots(page, "ill-10-my-requests")
 
-    # --- pku accepts (its pull slip lists the book) and ships; thu receives and hands over
+    # --- a direct request (no record) that pku's staff reject: a destructive action, styled
+    # apart, asks to confirm in a dialog (the National Library is not offered here)
+    page.goto("/ill/new")
+    assert page.locator("select[name=lender] option[value=nlc]").count() == 0
+    for name, value in (("title", "不要的书"), ("year", "2010"), ("call_number", "X/1")):
+        page.fill(f"form.ill-form input[name={name}]", value)
+    page.select_option("form.ill-form select[name=lender]", LENDER)
+    follow(page, "form.ill-form button[type=submit]")
+    rejected = int(re.search(r"/ill/requests/(\d+)$", page.url).group(1))
     lender.login(f"staff-{LENDER}")
+    assert lender.page.url.endswith("/ill/staff")  # staff land on the desk
+    row = f'table.queue tr[data-request="{rejected}"]'
+    button = lender.page.locator(f'{row} button[data-action="reject"]')
+    assert button.get_attribute("class") == "danger"
+    assert button.evaluate("b => getComputedStyle(b).backgroundColor") != lender.page.locator(
+        f'{row} button[data-action="accept"]').evaluate("b => getComputedStyle(b).backgroundColor")
+    said = answer_dialog(lender, accept=False)
+    button.click()
+    lender.page.wait_for_timeout(300)
+    assert said == [f"确定对申请 {rejected} 执行“拒绝”吗？"]
+    assert lender.page.locator(row).count() == 1
+    shots(lender.page, "ill-10b-staff-destructive")
+    answer_dialog(lender, accept=True)
+    follow(lender.page, f'{row} button[data-action="reject"]')
+    assert flashes(lender.page) == [f"申请 {rejected}: 拒绝 完成"]
+
+    # --- pku accepts (its pull slip lists the book) and ships; thu receives and hands over
     steps = [(lender, "lending", "accept", "accepted", "已受理"),
              (lender, "lending", "ship", "shipped", "已寄出"),
              (home, "borrowing", "receive", "received", "已到馆"),

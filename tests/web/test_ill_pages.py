@@ -86,6 +86,16 @@ def form_values(form) -> dict[str, str]:
     return values
 
 
+def confirmed(visitor: Visitor, response):
+    """A destructive action (cancel, reject, close, mark lost, granting a cancel) answers a
+    browser without JavaScript with its confirmation page: confirm it as a person would."""
+    if response.status_code == 200:
+        tree = html.fromstring(response.get_data(as_text=True))
+        (form,) = tree.cssselect("section.ill-confirm form")
+        response = visitor.post(form.get("action"), form_values(form))
+    return response
+
+
 def act(visitor: Visitor, request_id: int, action: str, queue: str) -> list[str]:
     """A staff member presses ``action`` on the request's row in a queue; the flashes."""
     tree = visitor.get(f"/ill/staff?queue={queue}")
@@ -94,7 +104,8 @@ def act(visitor: Visitor, request_id: int, action: str, queue: str) -> list[str]
     button = row[0].cssselect(f'button[data-action="{action}"]')
     assert button, (action, text(row[0], "button"))
     form = button[0].getparent()
-    response = visitor.post(form.get("action"), {**form_values(form), "action": action})
+    response = confirmed(visitor, visitor.post(form.get("action"),
+                                               {**form_values(form), "action": action}))
     assert response.status_code == 302
     assert response.headers["Location"] == f"/ill/staff?queue={queue}"
     return flashes(visitor.get(response.headers["Location"]))
@@ -285,7 +296,8 @@ def test_forms_without_the_csrf_token_are_400(app, staff):
     visitor = Visitor(app)
     visitor.get("/login")
     response = visitor.post("/login", {"login": "s-za", "password": PASSWORD}, csrf=False)
-    assert response.status_code == 400 and "CSRF" in response.get_data(as_text=True)
+    # The expired-form page in the reader's words (tests/web/test_messages.py: its flow).
+    assert response.status_code == 400 and "页面已过期" in response.get_data(as_text=True)
     reader = active_reader(app, staff, "nocsrf")
     before = len(reader.get("/ill/requests").cssselect("tr[data-request]"))
     forged = reader.post("/ill/new", valid_form(lender="za"), csrf=False)
@@ -331,7 +343,18 @@ def test_the_owner_cancels_within_the_window(app, staff):
     sent = reader.post("/ill/new", valid_form(lender="zb", title="不要了的书"))
     detail = reader.get(sent.headers["Location"])
     form = detail.cssselect("form button.cancel")[0].getparent()
-    response = reader.post(form.get("action"))
+    (terms,) = text(detail, "p.cancel-terms")
+    assert re.fullmatch(r"可在 \d{4}-\d\d-\d\d \d\d:\d\d 前撤销", terms), terms
+    assert detail.cssselect("form[data-confirm] button.cancel.danger")
+    # Without JavaScript the cancel asks first, on a page of its own; nothing is done yet.
+    asked = reader.post(form.get("action"))
+    assert asked.status_code == 200
+    confirm = html.fromstring(asked.get_data(as_text=True))
+    assert text(confirm, "h1") == ["请确认"]
+    assert confirm.cssselect("section.ill-confirm label[for=confirm-reason]")
+    assert reader.get(sent.headers["Location"]).cssselect("p.req-status")[0].get(
+        "data-status") == "submitted"
+    response = confirmed(reader, asked)
     page = reader.get(response.headers["Location"])
     assert flashes(page) == ["申请已取消"]
     assert page.cssselect("p.req-status")[0].get("data-status") == "cancelled"
@@ -481,7 +504,8 @@ def test_odd_addresses_and_forms_are_refused_with_a_reason(clocked):
     lender.get("/ill/staff")
     for back in ("//evil.example/x", "/\\evil.example", "https://evil.example/"):
         response = lender.post(f"/ill/staff/requests/{request_id}/act",
-                               {"action": "mark_lost", "reason": "x", "back": back})
+                               {"action": "mark_lost", "reason": "x", "back": back,
+                                "confirm": "1"})
         assert response.headers["Location"] == "/ill/staff", back
     response = lender.post(f"/ill/staff/requests/{request_id}/act",
                            {"action": "accept", "version": "²"})
@@ -538,7 +562,8 @@ def press(staff: Visitor, request_id: int, queue: str, action: str) -> list[str]
                if action in (b.get("data-action"), b.get("value"))]
     assert buttons, (action, text(row[0], "button"))
     form = buttons[0].getparent()
-    response = staff.post(form.get("action"), {**form_values(form), "action": action})
+    response = confirmed(staff, staff.post(form.get("action"),
+                                           {**form_values(form), "action": action}))
     assert response.headers["Location"] == f"/ill/staff?queue={queue}"
     return flashes(staff.get(response.headers["Location"]))
 
@@ -556,7 +581,7 @@ def test_cancel_and_renewal_requests_are_decided_at_the_desk(clocked):
     reader.get("/ill/new")
     first = int(reader.post("/ill/new", valid_form()).headers["Location"].rsplit("/")[-1])
     press(lender, first, "lending", "accept")
-    asked = reader.post(f"/ill/requests/{first}/cancel")
+    asked = reader.post(f"/ill/requests/{first}/cancel", {"confirm": "1"})
     page = reader.get(asked.headers["Location"])
     assert flashes(page)[-1] == "出借馆已受理，已转为取消申请，等待工作人员处理"
     assert page.cssselect("p.req-status")[0].get("data-status") == "accepted"
@@ -633,7 +658,11 @@ def test_an_admin_chooses_whose_desk_to_see(clocked):
     # Closing needs a reason: the row's form asks for one.
     close = row.cssselect('button[data-action="close"]')[0].getparent()
     assert close.cssselect("input[name=reason][required]")
-    response = admin.post(close.get("action"), {**form_values(close), "reason": "重复申请"})
+    asked = admin.post(close.get("action"), {**form_values(close), "reason": "重复申请"})
+    confirm = html.fromstring(asked.get_data(as_text=True))
+    assert confirm.cssselect("label[for=confirm-reason]") and confirm.cssselect(
+        "input#confirm-reason[required]")[0].get("value") == "重复申请"
+    response = confirmed(admin, asked)
     assert flashes(admin.get(response.headers["Location"])) == [
         f"申请 {request_id}: 人工关闭 完成"]
     page = reader.get(f"/ill/requests/{request_id}")
@@ -661,3 +690,156 @@ def test_staff_see_why_a_records_sources_were_merged_and_readers_do_not(app, sta
     assert not re.search(r"[A-Za-z]{3,}", why.split(": ", 1)[1].replace("ISBN", "")), why
     reader = active_reader(app, staff, "merge-why-reader")
     assert "合并依据" not in record_page(reader).text_content()
+
+
+# --- issue 14: the seed's rules and the staff desk ------------------------------------------
+
+def test_the_form_offers_no_national_library_for_a_direct_request(clocked):
+    app, _clock = clocked
+    add_user(app, "wang", "reader", "bupt")
+    reader = Visitor(app)
+    assert reader.login("wang").status_code == 302
+    form = reader.get("/ill/new")
+    lenders = [o.get("value") for o in form.cssselect("select[name=lender] option")]
+    assert "nlc" not in lenders and "pku" in lenders
+    assert text(form, ".ill-record-only")[0].startswith("国家图书馆不受理直接申请")
+    # Typed in anyway (an old page, a hand-made form): refused on the lender, kept as typed.
+    refused = reader.post("/ill/new", valid_form(lender="nlc", title="手工填写"))
+    assert refused.status_code == 422
+    page = html.fromstring(refused.get_data(as_text=True))
+    assert text(page, '[data-field="lender"]')[0].startswith("国家图书馆不受理直接申请")
+    assert page.cssselect("input[name=title]")[0].get("value") == "手工填写"
+    # From one of its records the National Library is a lender like any other.
+    sent = reader.post("/ill/new", valid_form(lender="nlc", record_id="nlc:000001"))
+    assert sent.status_code == 302
+    detail = reader.get(sent.headers["Location"])
+    # nlc lets no reader cancel: the button says what it does, and it asks first.
+    (button,) = detail.cssselect("button.cancel")
+    assert " ".join(button.text_content().split()) == "申请取消，需出借馆同意"
+    assert text(detail, "p.cancel-terms") == [
+        "已不能自行撤销：提交取消申请后，由国家图书馆决定是否取消"]
+    english = reader.get(sent.headers["Location"] + "?lang=en")
+    assert text(english, "button.cancel") == ["Ask to cancel (the lender decides)"]
+    form = button.getparent()
+    asked = confirmed(reader, reader.post(form.get("action")))
+    page = reader.get(asked.headers["Location"])
+    assert flashes(page)[-1].endswith("已转为取消申请，等待工作人员处理")
+    assert not page.cssselect("button.cancel")  # asked once: the page says it is pending
+
+
+def test_the_deadline_shows_in_the_list_and_passes(clocked):
+    app, clock = clocked
+    clock.now = clock.now.replace(hour=13, minute=30)  # 21:30 in Beijing
+    add_user(app, "wang", "reader", "bupt")
+    reader = Visitor(app)
+    assert reader.login("wang").status_code == 302
+    reader.get("/ill/new")
+    sent = reader.post("/ill/new", valid_form())
+    day = clock.now.date().isoformat()
+    assert text(reader.get("/ill/requests"), "td.status .cancel-terms") == [
+        f"可在 {day} 22:30 前撤销"]
+    english = reader.get("/ill/requests?lang=en")
+    assert text(english, "td.status .cancel-terms") == [f"can be cancelled until {day} 22:30"]
+    clock.advance(minutes=61)
+    reader.get("/ill/requests?lang=zh")
+    assert not reader.get("/ill/requests").cssselect("td.status .cancel-terms")
+    detail = reader.get(sent.headers["Location"])
+    assert text(detail, "button.cancel") == ["申请取消，需出借馆同意"]
+
+
+def test_staff_land_on_the_desk_readers_on_the_home_page(clocked):
+    app, _clock = clocked
+    add_user(app, "wang", "reader", "bupt")
+    add_user(app, "s-pku", "staff", "pku")
+    add_user(app, "root", "admin", None)
+    for login, where in (("wang", "/"), ("s-pku", "/ill/staff"), ("root", "/ill/staff")):
+        visitor = Visitor(app)
+        visitor.get("/login")
+        response = visitor.post("/login", {"login": login, "password": PASSWORD})
+        assert response.headers["Location"] == where, login
+    # Sent to log in from a page: back to that page, whoever it is.
+    visitor = Visitor(app)
+    visitor.get("/login?next=/ill/staff/stats")
+    response = visitor.post("/login", {"login": "s-pku", "password": PASSWORD,
+                                       "next": "/ill/staff/stats"})
+    assert response.headers["Location"] == "/ill/staff/stats"
+
+
+def test_destructive_actions_look_different_and_are_labelled(clocked):
+    app, _clock = clocked
+    add_user(app, "wang", "reader", "bupt")
+    add_user(app, "s-pku", "staff", "pku")
+    reader, lender = Visitor(app), Visitor(app)
+    assert reader.login("wang").status_code == 302 and lender.login("s-pku").status_code == 302
+    reader.get("/ill/new")
+    request_id = int(reader.post("/ill/new", valid_form()).headers["Location"].rsplit("/")[-1])
+    desk = lender.get("/ill/staff?queue=lending")
+    row = desk.cssselect(f'tr[data-request="{request_id}"]')[0]
+    kinds = {b.get("data-action"): b.get("class") for b in row.cssselect("button[data-action]")}
+    assert kinds == {"cancel": "danger", "accept": None, "reject": "danger", "close": "danger"}
+    for action in ("reject", "close"):
+        form = row.cssselect(f'button[data-action="{action}"]')[0].getparent()
+        assert form.get("data-confirm", "").startswith(f"确定对申请 {request_id} 执行")
+        assert [label.text_content() for label in form.cssselect("label span.ill-vh")]
+    # Without JavaScript: the confirmation page, then the way back leaves it untouched.
+    reject = row.cssselect('button[data-action="reject"]')[0].getparent()
+    asked = lender.post(reject.get("action"), form_values(reject))
+    page = html.fromstring(asked.get_data(as_text=True))
+    assert text(page, "label[for=confirm-reason]") == ["拒绝原因 *"]
+    assert page.cssselect("section.ill-confirm a.button")[0].get("href").startswith(
+        "/ill/staff?queue=lending")
+    assert reader.get(f"/ill/requests/{request_id}").cssselect("p.req-status")[0].get(
+        "data-status") == "submitted"
+    response = confirmed(lender, asked)
+    assert flashes(lender.get(response.headers["Location"])) == [f"申请 {request_id}: 拒绝 完成"]
+
+
+def test_admin_statistics_open_on_the_consortium_and_charts_show_their_library(clocked):
+    app, _clock = clocked
+    add_user(app, "wang", "reader", "bupt")
+    add_user(app, "s-pku", "staff", "pku")
+    add_user(app, "s-thu", "staff", "thu")
+    add_user(app, "root", "admin", None)
+    reader, pku, thu, admin = Visitor(app), Visitor(app), Visitor(app), Visitor(app)
+    for visitor, login in ((reader, "wang"), (pku, "s-pku"), (thu, "s-thu"), (admin, "root")):
+        assert visitor.login(login).status_code == 302
+    reader.get("/ill/new")
+    for title, lender, staff in (("一", "pku", pku), ("二", "thu", thu)):
+        sent = reader.post("/ill/new", valid_form(title=title, lender=lender, publisher=""))
+        request_id = int(sent.headers["Location"].rsplit("/")[-1])
+        act(staff, request_id, "accept", "lending")
+        act(staff, request_id, "ship", "lending")
+    # An empty publisher prints no "出版者" before the year.
+    detail = reader.get(f"/ill/requests/{request_id}")
+    rows = text(detail, "table.description tr")
+    assert "出版年2008" in rows and not any(r.startswith("出版者") for r in rows)
+    whole = admin.get("/ill/staff/stats")
+    assert text(whole, "h1")[0].startswith("统计: 全联盟 (")
+    figures = text(whole, "table.figures td.num")
+    assert (figures[0], figures[1], figures[2]) == ("2", "2", "2")  # requested, received, lent
+    assert whole.cssselect("select[name=library] option[selected]")[0].get("value") == ""
+    assert whole.cssselect("form.filter label select[name=library]")  # labelled
+    labels = [t.text_content() for t in whole.cssselect("svg.chart > text")]
+    assert "全联盟" in labels and not {"北京大学图书馆", "清华大学图书馆"} & set(labels)
+    # The settlement tables' headers are words, not the report's field names.
+    headers = [th.text_content() for th in whole.cssselect("table thead th")]
+    assert "馆名" in headers and "出借册次" in headers, headers
+    assert not {"library", "library_name", "lent", "from", "to_name"} & set(headers)
+    one = admin.get("/ill/staff/stats?library=pku")
+    labels = [t.text_content() for t in one.cssselect("svg.chart > text")]
+    assert "北京大学图书馆" in labels and "清华大学图书馆" not in labels
+    own = thu.get("/ill/staff/stats")
+    labels = [t.text_content() for t in own.cssselect("svg.chart > text")]
+    assert "清华大学图书馆" in labels and "北京大学图书馆" not in labels
+    assert text(own, "h2")[0] == "每月出借量: 清华大学图书馆"
+
+
+def test_the_form_warns_again_when_the_copy_is_on_loan(app, staff):
+    """The record page's link says why it warned (avail=, due=); the form says it again,
+    and a value it does not know is ignored."""
+    reader = active_reader(app, staff, "avail-reader")
+    warned = reader.get("/ill/new?lender=za&avail=on_loan&due=2027-01-15")
+    (note,) = text(warned, "p.avail-warning")
+    assert "2027-01-15" in note and "借出" in note, note
+    assert not reader.get("/ill/new?lender=za&avail=<b>x</b>").cssselect("p.avail-warning")
+    assert not reader.get("/ill/new?lender=za").cssselect("p.avail-warning")

@@ -4,7 +4,21 @@
   if (!root || root.dataset.live !== "1") { return; }
   var revision = -1;
   var failures = 0;
-  function put(id, html) { var el = document.getElementById(id); if (el) { el.innerHTML = html; } }
+  // Focus: a panel replaced while it held the focus takes the focus itself, and when the
+  // results are complete a reader whose focus was nowhere (on <body>) is taken to them.
+  function hold(el) { if (!el.hasAttribute("tabindex")) { el.setAttribute("tabindex", "-1"); } el.focus({preventScroll: true}); }
+  function put(id, html) {
+    var el = document.getElementById(id);
+    if (!el) { return; }
+    var had = el.contains(document.activeElement) && document.activeElement !== el;
+    el.innerHTML = html;
+    if (had) { hold(el); }
+  }
+  function arrived() {
+    var el = document.getElementById("records");
+    var active = document.activeElement;
+    if (el && (!active || active === document.body || active === document.documentElement)) { hold(el); }
+  }
   function poll() {
     var url = root.dataset.liveUrl + (root.dataset.liveUrl.indexOf("?") === -1 ? "?" : "&") + "rev=" + revision;
     fetch(url, {headers: {"Accept": "application/json"}, credentials: "same-origin"})
@@ -20,7 +34,7 @@
         put("records", data.records);
         put("facets", data.facets);
         put("pager", data.pager);
-        if (data.done) { root.dataset.live = "0"; root.dataset.done = "1"; return; }
+        if (data.done) { root.dataset.live = "0"; root.dataset.done = "1"; arrived(); return; }
         poll();
       })
       .catch(function () {
