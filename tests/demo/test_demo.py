@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import shutil
 import signal
@@ -16,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from peers.servers import free_port
+from peers.servers import free_port, free_port_range
 
 from broker.demo import catalogues as demo_catalogues
 from broker.demo import members as demo_members
@@ -64,22 +63,10 @@ def _connector(lib: Library) -> ConnectorConfig:
 
 def free_port_base(count: int = 46) -> int:
     """A port N with N .. N + count - 1 all free on 127.0.0.1 (as far as we can tell)."""
-    rng = random.Random()
-    for _ in range(50):
-        base = rng.randrange(30000, 60000 - count)
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    pytest.skip("no free range of ports for the demo")
+    base = free_port_range(count)
+    if base is None:
+        pytest.skip("no free range of ports for the demo")
+    return base
 
 
 def balis(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:

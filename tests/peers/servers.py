@@ -28,6 +28,7 @@ import contextlib
 import copy
 import glob
 import os
+import random
 import re
 import shutil
 import signal
@@ -103,6 +104,27 @@ def free_port(host: str = HOST) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def free_port_range(count: int, host: str = HOST) -> int | None:
+    """N such that N .. N + count - 1 are all free on ``host`` (as far as we can tell; a
+    demo consortium listens on consecutive ports), or None when no range was found."""
+    rng = random.Random()
+    for _ in range(50):
+        base = rng.randrange(30000, 60000 - count)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind((host, port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    return None
 
 
 def shared_marc_dir() -> Path:

@@ -14,11 +14,9 @@ serve`` in its own.
 from __future__ import annotations
 
 import os
-import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,7 +34,7 @@ from lxml import etree
 from broker.demo.servers import DemoConsortium
 from connectors.sru.xml import BALIS_NS
 from peers.catalogues import LoopThread
-from peers.servers import free_port, yaz_client_run
+from peers.servers import free_port, free_port_range, yaz_client_run
 
 sruthi = pytest.importorskip("sruthi")
 pytestmark = pytest.mark.skipif(
@@ -93,23 +91,10 @@ class FrontDoor:
 
 
 def _free_port_base(count: int = 46) -> int:
-    """N such that N .. N + count - 1 are all free on 127.0.0.1 (as far as we can tell)."""
-    rng = random.Random()
-    for _ in range(50):
-        base = rng.randrange(30000, 60000 - count)
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    pytest.skip("no free range of ports for the demo consortium")
+    base = free_port_range(count)
+    if base is None:
+        pytest.skip("no free range of ports for the demo consortium")
+    return base
 
 
 @pytest.fixture(scope="module")

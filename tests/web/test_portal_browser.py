@@ -6,11 +6,9 @@ to the data directory and the portal's pages, looked for beside it, were lost.""
 from __future__ import annotations
 
 import os
-import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,27 +17,17 @@ from pathlib import Path
 
 import pytest
 from browser_fixtures import new_page
+from peers.servers import free_port_range
 
 REPO = Path(__file__).resolve().parents[2]
 CACHED = REPO / "instance" / "demo"  # the generated catalogues, when a demo ran here before
 
 
 def _free_port_base(count: int = 46) -> int:
-    for _ in range(50):
-        base = random.randrange(30000, 60000 - count)
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    pytest.skip("no free range of 46 ports on 127.0.0.1 for the demo")
+    base = free_port_range(count)
+    if base is None:
+        pytest.skip("no free range of 46 ports on 127.0.0.1 for the demo")
+    return base
 
 
 class _Site:
