@@ -28,7 +28,6 @@ Storage-free: ``broker.search.merge.Merger`` keeps its clusters in memory and
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import unicodedata
@@ -36,11 +35,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-import opencc
-
+from connectors.local.keys import phrase_form
 from marc import Record
 
-_NOT_WORD = re.compile(r"[\W_]+")
 _DIGITS = re.compile(r"\d+")
 _PAGES = re.compile(r"(\d+)\s*(?:p\b|pp\b|pages|页|頁)", re.IGNORECASE)
 _CHINESE_NUMERALS = {"一": "1", "二": "2", "三": "3", "四": "4", "五": "5", "六": "6",
@@ -55,19 +52,11 @@ _FIRST_EDITIONS = ("1", "0", "初版")
 PAGE_TOLERANCE = 0.2
 
 
-@functools.cache
-def _t2s() -> opencc.OpenCC:
-    return opencc.OpenCC("t2s")
-
-
 def fold(text: str | None) -> str:
-    """The matching form of a text: NFKC, simplified, casefolded, letters and digits only."""
-    if not text:
-        return ""
-    text = unicodedata.normalize("NFKC", text)
-    if not text.isascii():
-        text = _t2s().convert(text)
-    return _NOT_WORD.sub("", text.casefold())
+    """The matching form of a text: NFKC, simplified, casefolded, letters and digits only:
+    the local catalogues' phrase form (``connectors.local.keys``) without its spaces, so a
+    search and a merge fold alike."""
+    return phrase_form(text).replace(" ", "") if text else ""
 
 
 def _numbered(text: str) -> str:

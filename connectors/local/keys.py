@@ -32,7 +32,7 @@ def _t2s() -> opencc.OpenCC:
 
 @functools.lru_cache(maxsize=65536)
 def phrase_form(text: str) -> str:
-    """The text a phrase is looked for in: folded as ``broker.search.merge.fold`` folds a word
+    """The text a phrase is looked for in: folded as ``broker.search.match.fold`` folds a word
     (NFKC, traditional to simplified, casefolded, letters and digits only), one space
     between Latin words and none beside CJK characters (CJK text has no spaces)."""
     text = unicodedata.normalize("NFKC", text)
