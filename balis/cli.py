@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from importlib import metadata
 
 from balis import (
+    db_cmd,
     demo_cmd,
     directory_cmd,
     harvest_cmd,
@@ -28,7 +29,7 @@ from balis.config_path import DEFAULT_CONFIG
 from broker.kernel.errors import BalisError
 
 _COMMANDS = (directory_cmd, marc_cmd, search_cmd, harvest_cmd, demo_cmd, serve_cmd,
-             index_cmd, user_cmd, mail_cmd)
+             index_cmd, user_cmd, mail_cmd, db_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

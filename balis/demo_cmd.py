@@ -50,6 +50,9 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
                            "and exit (0 if the demo works as it should)")
     demo.add_argument("--query", default=CHECK_QUERY, metavar="CQL",
                       help=f"the query --check runs (default: {CHECK_QUERY})")
+    from balis.serve_cmd import add_log_format
+
+    add_log_format(demo)
     demo.set_defaults(handler=run_demo)
 
 
@@ -130,7 +133,7 @@ def _serve(args: argparse.Namespace) -> int:
         thread.join()
 
     try:
-        setup_logging()
+        setup_logging(args.log_format)
         out.write(_members_text(demo))
         from web import create_app
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from broker.harvest.formats import EXTENSIONS, FORMATS
+from broker.harvest.queue_limits import DEAD_AFTER, HEARTBEAT
 from broker.kernel import config as config_module
 from broker.kernel.cql import parse
 from broker.kernel.errors import BalisError, UsageError
@@ -28,17 +29,28 @@ if TYPE_CHECKING:
 def register(subparsers, common: argparse.ArgumentParser) -> None:
     harvest = subparsers.add_parser(
         "harvest", parents=[common], help="copy a member's catalogue into a file",
+        usage="%(prog)s LIBRARY --out PATH [options] | --all --out DIR [options] | "
+              "status [DIR] [--queue URL] [--json]",
         description="Harvest a member's whole catalogue (its all_records query, or --query) "
                     "into a file, resumably: after a crash or Ctrl-C, --resume goes on from "
                     "the last checkpoint. Exit status: 0 done, 1 failed (resumable), 2 for a "
-                    "bad command line or configuration.",
+                    "bad command line or configuration. 'balis harvest status [DIR]' lists "
+                    "the harvests in DIR (default: the current directory) from their "
+                    "checkpoints: records, done or not, last error; with --queue, each "
+                    "member's job, the queue's depth and the workers alive (exit status 0).",
         epilog="Examples: balis harvest bnu --out bnu.mrc --rate 2; "
-               "balis harvest --all --out harvests/ --jobs 4")
-    harvest.add_argument("library", nargs="?", metavar="LIBRARY", help="the member's id")
+               "balis harvest --all --out harvests/ --jobs 4; "
+               "balis harvest status harvests/ --queue redis://127.0.0.1:6379/0")
+    # 'status' in the LIBRARY place is the status subcommand (a real subparser would take
+    # every LIBRARY for a subcommand name); a member with that id is harvested by --all.
+    harvest.add_argument("library", nargs="?", metavar="LIBRARY",
+                         help="the member's id, or 'status'")
+    harvest.add_argument("directory", nargs="?", metavar="DIR", type=Path,
+                         help="with status: the directory of harvests (default: .)")
     harvest.add_argument("--all", action="store_true",
                          help="every searchable member, into DIR/ID.mrc (.xml, .jsonl)")
-    harvest.add_argument("--out", required=True, type=Path, metavar="PATH",
-                         help="output file (with --all: a directory)")
+    harvest.add_argument("--out", type=Path, metavar="PATH",
+                         help="output file (with --all: a directory); required")
     harvest.add_argument("--query", metavar="CQL",
                          help="harvest only what this CQL query finds (default: every record, "
                               "by the connector's all_records query)")
@@ -57,7 +69,10 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
                          help="with --all: members harvested at the same time (default 4)")
     harvest.add_argument("--queue", metavar="URL",
                          help="with --all: put one job per member on this Redis queue "
-                              "(redis://host:port/db) for 'balis worker' instead")
+                              "(redis://host:port/db) for 'balis worker' instead; with "
+                              "status: show that queue's jobs and workers")
+    harvest.add_argument("--json", action="store_true",
+                         help="with status: print JSON (docs/contracts.md)")
     harvest.add_argument("-q", "--quiet", action="store_true",
                          help="no progress bar on the terminal")
     harvest.set_defaults(handler=run_harvest)
@@ -70,6 +85,14 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
                         help="the Redis queue (redis://host:port/db)")
     worker.add_argument("--burst", action="store_true",
                         help="exit when the queue is empty")
+    worker.add_argument("--heartbeat", type=int, default=HEARTBEAT, metavar="SECONDS",
+                        help=f"seconds between a running job's heartbeats (default "
+                             f"{HEARTBEAT})")
+    worker.add_argument("--dead-after", type=int, default=DEAD_AFTER, metavar="SECONDS",
+                        help="a job whose last heartbeat is this old is taken as abandoned "
+                             "(its worker died) and queued again; checked every half of it "
+                             f"(default {DEAD_AFTER}: a dead machine's job is retried within "
+                             f"{DEAD_AFTER * 3 // 2} s)")
     worker.set_defaults(handler=run_worker)
 
 
@@ -94,6 +117,21 @@ def run_harvest(args: argparse.Namespace) -> int:
     from balis.config_path import config_path
     from broker.harvest.harvester import Harvest
 
+    if args.library == "status" and not args.all:
+        from balis.harvest_status_cmd import run_status
+
+        if args.out is not None:
+            raise UsageError("'balis harvest status' takes the directory as DIR, not --out "
+                             "(a member whose id is 'status' is harvested with --all)")
+
+        return run_status(args)
+    if args.directory is not None:
+        raise UsageError(f"unexpected argument {str(args.directory)!r} (DIR goes with "
+                         "'balis harvest status')")
+    if args.json:
+        raise UsageError("--json goes with 'balis harvest status'")
+    if args.out is None:
+        raise UsageError("--out is required: the output file (with --all, a directory)")
     consortium = config_module.load(config_path(args))
     options = _options(args)
     if args.all == bool(args.library):
@@ -124,6 +162,11 @@ def run_harvest(args: argparse.Namespace) -> int:
         display.clear()
         print("balis: interrupted; run the same command with --resume to go on",
               file=sys.stderr)
+        return 1
+    except OSError as exc:  # the disk, not a bug: full, read-only, no such directory
+        display.clear()
+        print(f"{_now()} balis: cannot write {exc.filename or args.out}: "
+              f"{exc.strerror or exc}; giving up", file=sys.stderr)
         return 1
     display.clear()
     for result in results:
@@ -181,9 +224,25 @@ def _enqueue(args: argparse.Namespace, jobs, options: HarvestOptions) -> int:
 
 
 def run_worker(args: argparse.Namespace) -> int:
+    import logging
+
     from broker.harvest.queue import work
 
-    work(args.queue, burst=args.burst)
+    # Worker lines are read later, from a journal or a log file: each with its time.
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
+                                  "%Y-%m-%dT%H:%M:%S%z")
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.StreamHandler())
+    for handler in root.handlers:
+        handler.setFormatter(formatter)
+    # RQ's and our job lines are INFO; the rest of balis stays at the level -v chose.
+    for name in ("rq", "broker.harvest"):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
+    work(args.queue, burst=args.burst, heartbeat=args.heartbeat,
+         dead_after=args.dead_after)
     return 0
 
 
@@ -200,8 +259,8 @@ def _summary(result: HarvestResult) -> None:
         out.write(f"{result.library}: {result.written} records written to {result.path} "
                   f"in {result.elapsed:.1f} s ({rate:,.0f} records/s this run)")
     else:
-        out.write(f"{result.library}: harvest stopped after {result.written} records: "
-                  f"{result.error}; run again with --resume to go on")
+        out.write(f"{_now()} {result.library}: harvest stopped after {result.written} "
+                  f"records: {result.error}; giving up: run again with --resume to go on")
     if result.skipped:
         out.write(f"; {result.skipped} bad records skipped:\n")
         for problem in result.problems[:20]:
@@ -230,7 +289,7 @@ class _Display:
 
     def report(self, message: str) -> None:
         self.clear()
-        print(f"balis: {message}", file=sys.stderr, flush=True)
+        print(f"{_now()} balis: {message}", file=sys.stderr, flush=True)
 
     def single(self, state: Progress) -> None:
         if not self.enabled:
@@ -257,6 +316,11 @@ class _Display:
         sys.stderr.write("\r\033[K" + line)
         sys.stderr.flush()
         self._shown = True
+
+
+def _now() -> str:
+    """The time a harvest's message is printed: runs take hours, and are read later."""
+    return time.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _rate_eta(state: Progress) -> str:

@@ -51,9 +51,18 @@ SPEAKERS: dict[Protocol, Speaker] = {
                                                                   limiter=limiter),
         native_query=lambda library, query: to_pqf(
             query, library.connector.indexes if library.connector else {})),
-    "local": Speaker(connector=lambda library, session: LocalIndexConnector(library)),
+    "local": Speaker(connector=lambda library, session: _local_connector(library)),
 }
 assert set(SPEAKERS) == set(PROTOCOLS), "every protocol the config accepts needs an entry"
+
+
+def _local_connector(library: Library) -> Connector:
+    """A union index: its SQLite file (``path``), or its copy in PostgreSQL (``url``)."""
+    if library.connector is not None and library.connector.path is None:
+        from connectors.local.pg_index import PgIndexConnector  # psycopg only when used
+
+        return PgIndexConnector(library)
+    return LocalIndexConnector(library)
 
 
 def _speaker(library: Library) -> Speaker:

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from broker.kernel.errors import Conflict, Forbidden, ValidationFailed
+from broker.search import metrics
 from ill import calendar
 from ill.core import ServiceCore
 from ill.models import Event, Fine, Request
@@ -75,6 +76,7 @@ class TransitionsMixin(ServiceCore):
             fine = self._charge(session, req, (today - req.due).days, event)
             notes.append(f"逾期 {fine.days} 天，罚款 {fine.amount} 元")
         self._tell_status(session, req, notes)
+        metrics.ill_action(action)  # counted when applied; a failed commit is rare
         return event
 
     def _charge(self, session: Session, req: Request, days: int, event: Event) -> Fine:

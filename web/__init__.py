@@ -13,6 +13,8 @@
                    the ILL database (unless ``DATABASE_URL``), the secret key, portal pages
 ``SESSION_STORE``  ``"env"`` (default: Redis when $BALIS_REDIS_URL is set, else memory) or
                    ``"memory"``
+``TRUSTED_PROXIES`` addresses or networks whose X-Forwarded-* headers are believed
+                   (web/proxies.py); ``REDIS_URL``, ``HARVEST_QUEUE``: see web/ops.py
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from broker.kernel import config as config_module
 from broker.kernel.config import Consortium
+from broker.kernel.errors import BalisError
 from broker.search.store import MemoryStore, store_from_env
 from web.bridge import BrokerBridge
 from web.searching import Searches
@@ -53,6 +56,44 @@ class Balis:
         self.portal_dir = portal_dir
         self.union: Any = None  # broker.catalogues.union.UnionCatalogue, made on first SRU request
         self._closers: list[Callable[[], None]] = [bridge.close]
+        self._reloaders: list[Callable[[], None]] = []
+
+    def on_reload(self, reloader: Callable[[], None]) -> None:
+        """Something else to renew after the libraries file is reloaded (the Z39.50 front
+        door's union catalogue)."""
+        self._reloaders.append(reloader)
+
+    def reload(self, path: str | Path | None) -> bool:
+        """Reload the libraries file at ``path`` (SIGHUP): on success the broker, the
+        directory and the union catalogue take the new consortium (searches running keep
+        what they began with); a file that does not validate is refused, each problem logged
+        with its line, and the old consortium kept. Portal pages are read from disk on every
+        request, so an edited page shows without this. ``path`` None (``balis demo``: its
+        consortium is generated) reloads nothing. True when the new file was taken."""
+        if path is None:
+            logger.info("reload: the libraries are generated here, not reloaded; portal "
+                        "pages are read on every request (nothing cached)")
+            return False
+        try:
+            consortium = config_module.load(path)
+        except BalisError as exc:
+            for line in str(exc).splitlines():
+                logger.error("reload refused: %s", line)
+            logger.error("reload refused: still serving the %d libraries loaded before",
+                         len(self.consortium.libraries))
+            return False
+        changes = self.bridge.reload(consortium)
+        self.consortium = consortium
+        self.union = None  # made again, over the new libraries, on the next SRU request
+        for reloader in self._reloaders:
+            try:
+                reloader()
+            except Exception:  # the rest of the reload stands
+                logger.exception("renewing %r after the reload failed", reloader)
+        logger.info("reloaded %s: %d libraries (%d searchable), changes: %s", Path(path).name,
+                    len(consortium.libraries), sum(lib.searchable for lib in consortium.libraries),
+                    changes.describe())
+        return True
 
     def on_close(self, closer: Callable[[], None]) -> None:
         """Something else of the app's to release at ``close`` (the ILL database)."""
@@ -92,8 +133,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["balis"] = balis
     atexit.register(bridge.close)
 
-    from web import api, i18n, pages, portal, security, union_sru
+    from web import api, i18n, ops, pages, portal, security, union_sru
 
+    # First: request ids, trusted proxies and HTTP metrics wrap everything after them.
+    ops.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
     app.register_blueprint(api.bp)

@@ -18,7 +18,6 @@ from flask import Blueprint, Response, jsonify, request, url_for
 
 from broker.kernel import directory
 from broker.kernel.errors import BalisError, QueryError
-from broker.search.merge import Cluster
 from web import get_balis
 from web.searching import SearchGone, page_request
 
@@ -128,23 +127,34 @@ def search_state(session_id: str):
 
 @bp.get("/records/<path:record_id>")
 def record(record_id: str):
-    cluster, _session = get_balis().searches.record(record_id, request.args.get("session"))
     wanted = request.args.get("format", "json")
+    if wanted not in ("json", "marcxml"):
+        raise ApiError(400, f"format must be json or marcxml, not {wanted!r}")
+    cluster, _session = get_balis().searches.record(record_id, request.args.get("session"),
+                                                    marc=wanted == "marcxml")
     if wanted == "json":
         return jsonify(cluster.as_dict())
-    if wanted != "marcxml":
-        raise ApiError(400, f"format must be json or marcxml, not {wanted!r}")
-    return Response(marcxml_collection(cluster), mimetype="application/marcxml+xml")
+    sources = [(library, record.id, record.marc()) for library, record in cluster.records]
+    missing = [f"{library} {source_id}" for library, source_id, marc in sources if marc is None]
+    if len(missing) == len(sources):
+        # Never an empty collection that looks like an answer: none of its MARC is here.
+        raise ApiError(503, f"the source MARC of record {record_id} is not available on this "
+                            f"server ({', '.join(missing)}): search again to fetch it")
+    response = Response(marcxml_collection(sources), mimetype="application/marcxml+xml")
+    if missing:  # the collection has the others: say which ones it lacks
+        response.headers["X-Missing-Sources"] = ", ".join(missing)
+    return response
 
 
-def marcxml_collection(cluster: Cluster) -> bytes:
-    """Each library's source record of the cluster, as one MARCXML collection."""
+def marcxml_collection(sources: list[tuple[str, str | None, pymarc.Record | None]]) -> bytes:
+    """Each library's source record of a cluster (library, record id, its MARC or None),
+    as one MARCXML collection."""
     parts = [b'<?xml version="1.0" encoding="UTF-8"?>\n',
              b'<collection xmlns="http://www.loc.gov/MARC21/slim">\n']
-    for library, record in cluster.records:
-        marc = record.marc()
+    for library, source_id, marc in sources:
         if marc is None:
-            parts.append(f"<!-- {library}: source MARC not kept -->\n".encode())
+            parts.append(f"<!-- {library} {source_id}: source MARC not available -->\n"
+                         .encode())
             continue
         parts.append(pymarc.record_to_xml(marc, namespace=False) + b"\n")
     parts.append(b"</collection>\n")

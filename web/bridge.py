@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from broker.kernel.config import Consortium
 from broker.search.fanout import Broker
+from broker.search.lifecycle import ConsortiumChanges, DrainReport, consortium_changes
 from broker.search.store import SessionStore
 
 logger = logging.getLogger(__name__)
@@ -101,12 +102,39 @@ class BrokerBridge:
         work come back as they are.
         """
         broker = self.broker
+        # The work runs in a copy of the calling thread's context (call_soon_threadsafe
+        # copies it, and the task inherits it): the request id of its log lines and how
+        # its search came in go with it (tests/web/test_ops.py checks).
         future = asyncio.run_coroutine_threadsafe(_awaited(work(broker)), self.loop)
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise TimeoutError(f"the search service did not answer in {timeout:g} s") from None
+
+    def reload(self, consortium: Consortium) -> ConsortiumChanges:
+        """Give the broker a reloaded consortium (on its loop: its searches and connectors
+        live there); before the first search, only remember it for the broker to come."""
+        with self._lock:
+            started = self._loop is not None
+            if not started:
+                changes = consortium_changes(self.consortium, consortium)
+            self.consortium = consortium
+        if not started:
+            return changes
+        return self.call(lambda broker: broker.reload(consortium), timeout=30)
+
+    def drain(self, limit: float) -> concurrent.futures.Future[DrainReport | None]:
+        """Start draining the broker's live searches (``Broker.drain``) on its loop, logging
+        each step; the future's result is the report (None when no broker ever started)."""
+        with self._lock:
+            loop, broker = self._loop, self._broker
+        if loop is None or broker is None:
+            done: concurrent.futures.Future[DrainReport | None] = concurrent.futures.Future()
+            done.set_result(None)
+            logger.info("no live searches to drain")
+            return done
+        return asyncio.run_coroutine_threadsafe(_drain(broker, limit), loop)
 
     def close(self) -> None:
         """Close the broker (its connections and sessions) and stop the loop thread."""
@@ -126,6 +154,25 @@ class BrokerBridge:
             thread.join(CLOSE_TIMEOUT)
         if not loop.is_running():
             loop.close()
+
+
+async def _drain(broker: Broker, limit: float) -> DrainReport | None:
+    running = broker.running()
+    if not running:
+        logger.info("no live searches to drain")
+        return None
+    bound = min(limit, max(broker.time_left(s) for s in running))
+    logger.info("draining %d live search%s, at most %.0f s", len(running),
+                "" if len(running) == 1 else "es", bound)
+    report = await broker.drain(limit)
+    if report.gave_up:
+        logger.warning("drained %d, gave up on %d search%s after %.0f s (their pending "
+                       "libraries saved as timed out)", report.drained, report.gave_up,
+                       "" if report.gave_up == 1 else "es", report.seconds)
+    else:
+        logger.info("drained: %d live search%s finished in %.1f s", report.drained,
+                    "" if report.drained == 1 else "es", report.seconds)
+    return report
 
 
 async def _make(factory: Callable[[], T]) -> T:

@@ -10,7 +10,9 @@ it) installs the ILL service and the templates' ILL globals. The blueprints:
 - ``web.ill_admin``: closures and announcements.
 
 The database is ``DATABASE_URL`` (app config or environment), else SQLite in the instance
-folder; it is opened and migrated on first use. ``ILL_SETTINGS`` (an ``ill.core.IllSettings``)
+folder; it is opened on first use (``balis serve``: at start) and its schema checked then:
+migrated if behind, unless ``ILL_AUTO_MIGRATE`` is false (else $BALIS_AUTO_MIGRATE=0) and it
+refuses. ``ILL_SETTINGS`` (an ``ill.core.IllSettings``)
 and ``ILL_CLOCK`` (a function giving an aware datetime) in the app config replace the
 consortium-wide ILL policy and the clock (tests: a cheap password hash, a clock they move).
 Everything here is a thin call onto ``ill.service.IllService``; its errors map to HTTP
@@ -41,7 +43,7 @@ from broker.kernel.errors import (
     ValidationFailed,
 )
 from ill.calendar import BEIJING
-from ill.db import Database
+from ill.db import Database, DatabaseUnavailable, SchemaError, auto_migrate, ensure_schema
 from ill.service import IllService
 from ill.values import Actor
 from marc.model import MATERIAL_TYPES
@@ -60,6 +62,7 @@ class IllWeb:
         self.service = service
         self._url = (app.config.get("DATABASE_URL") or os.environ.get("DATABASE_URL")
                      or f"sqlite:///{Path(app.instance_path) / 'balis.sqlite3'}")
+        self._auto_migrate = auto_migrate(app.config.get("ILL_AUTO_MIGRATE"))
         self._db: Database | None = None
         self._lock = threading.Lock()
         self._swept = -float(SWEEP_SECONDS)
@@ -69,15 +72,45 @@ class IllWeb:
         if self._db is None:
             with self._lock:
                 if self._db is None:
-                    if self._url.startswith("sqlite:///"):
-                        Path(self._url[len("sqlite:///"):]).parent.mkdir(parents=True,
-                                                                        exist_ok=True)
-                    self._db = Database(self._url)
+                    self._db = self._open()
         return self._db
+
+    def _open(self) -> Database:
+        """The database, its schema checked once: behind or empty, migrated under the
+        migration lock (so processes starting at once migrate once) unless
+        ILL_AUTO_MIGRATE / $BALIS_AUTO_MIGRATE says not to; then, or when the database is
+        newer than the code, SchemaError with the sentence an operator acts on."""
+        database = Database(self._url, migrate_now=False)
+        try:
+            done = ensure_schema(database.engine, auto=self._auto_migrate)
+        except BaseException:
+            database.dispose()
+            raise
+        if done is not None and done.changed:
+            logger.info("ILL database %s", done.describe())
+        return database
+
+    def check_at_start(self) -> None:
+        """``balis serve``: open and check the database now. A schema that does not fit
+        raises SchemaError, so the server refuses to start; an unreachable database does
+        not stop it (catalogue search needs none): logins and ILL fail until it answers,
+        it is opened and checked again on first use, and /api/health/ready reports it."""
+        try:
+            self.db  # noqa: B018 - opening is the point
+        except DatabaseUnavailable as exc:
+            logger.warning("%s; starting anyway: catalogue search works, logins and "
+                           "interlibrary loan wait for the database", exc)
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
-        with self.db.session() as s:
+        try:
+            database = self.db
+        except (DatabaseUnavailable, SchemaError) as exc:
+            # Expected while the database is down (or not migrated): one line in the log,
+            # not a traceback per request, and the reader is told to come back (503).
+            logger.warning("%s", exc)
+            abort(503, description=translate("ill.db_unavailable"))
+        with database.session() as s:
             yield s
 
     def sweep_if_due(self) -> None:

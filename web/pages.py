@@ -279,10 +279,10 @@ def results_live(session_id: str):
         pager=render_template("_pager.html", **context))
 
 
-def _record(record_id: str):
+def _record(record_id: str, *, marc: bool = False):
     session_id = request.args.get("s")
     try:
-        return get_balis().searches.record(record_id, session_id)
+        return get_balis().searches.record(record_id, session_id, marc=marc)
     except SearchGone:
         abort(404, description=_("gone"))
 
@@ -298,7 +298,7 @@ def record(record_id: str):
 
 @bp.get("/marc/<path:record_id>")
 def marc(record_id: str):
-    cluster, search = _record(record_id)
+    cluster, search = _record(record_id, marc=True)  # the sources' MARC, from the store
     sources = [(library, record.id, record.marc()) for library, record in cluster.records]
     return render_template("marc.html", cluster=cluster, rec=cluster.as_dict(),
                            sources=sources, sid=search.id, names=library_names())

@@ -129,16 +129,20 @@ class Searches:
         async def work(broker: Broker):
             session = await self._session(broker, session_id)
             if not session.done and revision(session) <= seen:
-                await session.changed(timeout=LIVE_WAIT)
+                # Run here, its own event wakes this; run by another process, the store
+                # is looked at (and the search ended or taken over past its deadline).
+                await broker.follow(session, LIVE_WAIT)
             data = await _page_of(broker, session, request)
             data["revision"] = revision(session)
             return data
         return self.bridge.call(work, timeout=LIVE_WAIT + 30)
 
-    def record(self, record_id: str, session_id: str | None = None
+    def record(self, record_id: str, session_id: str | None = None, *, marc: bool = False
                ) -> tuple[Cluster, SearchSession]:
         """The merged record ``record_id`` (a cluster id or any of its sources' ids) from
-        the given session, else from any live one; SearchGone if none has it."""
+        the given session, else from any live one; SearchGone if none has it. With
+        ``marc``, its sources' raw MARC too where the store has it (a session rebuilt from
+        another process's state has none until asked)."""
         async def work(broker: Broker):
             own = await broker.get(session_id) if session_id else None
             # The reader's own session nearly always has it: the others (hundreds, up to
@@ -148,6 +152,8 @@ class Searches:
                 cluster = session.merger.find(record_id)
                 if cluster is not None:
                     session.last_access = time.monotonic()
+                    if marc:
+                        await broker.store.attach_sources(session, cluster)
                     return cluster, session
             raise SearchGone(f"record {record_id} is not in any current search "
                              "(searches expire after a while): search again to see it")

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-from broker.harvest.formats import OutputFormat
+from broker.harvest.formats import CHECKPOINT_VERSION, OutputFormat, checkpoint_path
 from broker.harvest.writers import Converted, Writer
 from broker.kernel.config import Library
 from broker.kernel.cql import Node, parse
@@ -44,7 +44,6 @@ from connectors.registry import create_pager, harvestable, native_query
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_VERSION = 1
 MAX_PROBLEMS_KEPT = 1000  # reasons kept for the summary; the count is always exact
 TRANSIENT = (ConnectorTimeout, Unreachable)
 T = TypeVar("T")
@@ -78,6 +77,7 @@ class Checkpoint:
     result_set: str = "default"
     elapsed: float = 0.0  # seconds spent harvesting, over every run
     problems: tuple[str, ...] = ()
+    error: str | None = None  # why the last run stopped before the end (balis harvest status)
 
     def dumps(self) -> bytes:
         data = {"version": CHECKPOINT_VERSION, **asdict(self)}
@@ -139,10 +139,6 @@ class Progress:
     skipped: int = 0
     started: float = field(default_factory=time.monotonic)
     done_at_start: int = 0  # positions already harvested when this run began
-
-
-def checkpoint_path(out: Path) -> Path:
-    return out.with_name(out.name + ".checkpoint")
 
 
 class Harvest:
@@ -210,8 +206,9 @@ class Harvest:
             os.ftruncate(fd, previous.output_length)
             os.fsync(fd)
             self.state.done_at_start = previous.written + previous.skipped
-            self.report(f"{self.library.id}: resuming at record {previous.next} of "
-                        f"{previous.hits} from {self.checkpoint_file.name}")
+            of = f" of {previous.hits}" if previous.hits >= 0 else ""
+            self.report(f"{self.library.id}: resuming at record {previous.next}{of} from "
+                        f"{self.checkpoint_file.name}")
             return previous
         if self.resume:
             logger.info("%s: no checkpoint at %s; starting from the beginning",
@@ -230,6 +227,8 @@ class Harvest:
         options = self.options
         pager = create_pager(self.library, self.query, limiter=RateLimiter(options.rate))
         elapsed_before = checkpoint.elapsed
+        # The last run's reason for stopping no longer holds once this run goes on.
+        checkpoint = replace(checkpoint, error=None)
         os.lseek(fd, checkpoint.output_length, os.SEEK_SET)
         try:
             hits = await self._retrying(pager, pager.search)
@@ -263,7 +262,8 @@ class Harvest:
         except (ConnectorError, BalisError) as exc:
             if isinstance(exc, UsageError):
                 raise
-            checkpoint = replace(checkpoint, elapsed=elapsed_before + time.monotonic() - started)
+            checkpoint = replace(checkpoint, elapsed=elapsed_before + time.monotonic() - started,
+                                 error=str(exc))
             checkpoint.save(self.checkpoint_file)
             return self._result(checkpoint, started, error=str(exc))
         finally:
@@ -304,11 +304,15 @@ class Harvest:
             except TRANSIENT as exc:
                 await pager.reset()
                 if attempt == options.retries:
+                    if options.retries:
+                        raise ConnectorError(f"{exc} (still failing after {options.retries} "
+                                             "retries)") from None
                     raise
                 delay = min(options.backoff_cap, options.backoff * 2 ** attempt)
                 delay *= random.uniform(0.5, 1.0)  # workers that failed together spread out
-                self.report(f"{self.library.id}: {exc}; retrying in {delay:.1f} s "
-                            f"({attempt + 1} of {options.retries})")
+                left = options.retries - attempt - 1
+                self.report(f"{self.library.id}: {exc}; will retry in {delay:.1f} s "
+                            f"({attempt + 1} of {options.retries}, {left} left)")
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 

@@ -319,10 +319,10 @@ def _connector(node: yaml.Node, problems: _Problems, where: str, default_timeout
             problems.add(values.get("all_records"), f"{where}all_records must be a PQF "
                                                     f"(Bib-1) query for Z39.50: {exc}")
             ok = False
-    index_path = _index_path(values, problems, where, local, base)
+    index_path = _index_path(values, problems, where, local, base, url)
     if local and index_path is not None:
         url = Path(index_path).as_uri()
-    if not (ok and url) or (local and index_path is None):
+    if not (ok and url) or (local and index_path is None and not _is_postgres(url)):
         return None
     # Each of these None was reported above, which made ok false; asked again for the types.
     if protocol is None or fmt is None or encoding is None or version is None:
@@ -344,25 +344,43 @@ def _connector(node: yaml.Node, problems: _Problems, where: str, default_timeout
 
 
 def _index_path(values: dict[str, yaml.Node], problems: _Problems, where: str, local: bool,
-                base: Path | None) -> str | None:
+                base: Path | None, url: str | None = None) -> str | None:
     """A local library's index file, relative to the libraries file's directory."""
     value = _str(values.get("path"), problems, f"{where}connector path")
     if not local:
         if value is not None:
             problems.add(values.get("path"), f"{where}path is only for protocol local")
         return None
-    if "url" in values:
+    # A local library's index is either a file (path) or published into PostgreSQL
+    # (url: postgresql://..., balis index publish): exactly one of them.
+    if url is not None and value is not None:
         problems.add(values.get("url"), f"{where}a local library takes path (its union "
-                                        "index file), not url")
+                                        "index file) or url (postgresql://...), not both")
+        return None
+    if url is not None:
+        if not _is_postgres(url):
+            problems.add(values.get("url"), f"{where}a local library's url must be "
+                                            "postgresql://host/database (an index published "
+                                            f"with 'balis index publish'), not {url!r}; an "
+                                            "index file is path")
         return None
     if value is None:
         problems.add(values.get("protocol"), f"{where}protocol local needs path: the union "
-                                             "index file (balis index build --out)")
+                                             "index file (balis index build --out), or url: "
+                                             "its PostgreSQL copy (balis index publish)")
         return None
     path = Path(value).expanduser()
     if not path.is_absolute() and base is not None:
         path = base / path
     return str(path.absolute())
+
+
+def _is_postgres(url: str | None) -> bool:
+    """A PostgreSQL URL with a host or a socket (connectors.local.pg_index searches it)."""
+    if not url:
+        return False
+    parts = urlsplit(url)
+    return parts.scheme in ("postgresql", "postgres") and bool(parts.netloc or parts.query)
 
 
 def _url_problem(url: str, protocol: Protocol) -> str | None:

@@ -17,8 +17,6 @@ import secrets
 import time
 from typing import Any, Literal
 
-import aiohttp
-
 from broker.kernel.config import Consortium, Library
 from broker.kernel.cql import parse
 from broker.kernel.errors import (
@@ -30,12 +28,13 @@ from broker.kernel.errors import (
     UnsupportedQuery,
     UsageError,
 )
-from broker.search import rank
+from broker.search import metrics, rank
 from broker.search.health import HealthReport, LibraryHealth
+from broker.search.lifecycle import ConsortiumChanges, DrainReport, consortium_changes, give_up
+from broker.search.members import MemberConnectors
 from broker.search.session import FailureReason, SearchSession
 from broker.search.store import MAX_SESSIONS, SESSION_TTL, MemoryStore, SessionStore
 from connectors.base import Connector
-from connectors.registry import create_connector
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +42,11 @@ DEFAULT_BUDGET = 256  # library searches running at once, over all sessions
 MEMBER_CONNECTIONS = 4  # searches running at once at one member (its connector's limit)
 DEADLINE_MARGIN = 10.0  # overall deadline: the slowest library's timeout plus this
 MISSING_DATABASE = frozenset({109, 235})  # Bib-1 and SRU: database unavailable / does not exist
-WAIT_POLL = 0.2  # seconds between looks at a session another process runs
+# Seconds between looks at a session another process runs: the first, and at most (a
+# follower grows the pause by half each time, so a long poll costs Redis ~1 read a second).
+FOLLOW_FIRST = 0.1
+FOLLOW_MAX = 1.0
+ADOPT_GRACE = 2.1  # past its deadline, a reader ends it (just past redis_store.GRACE)
 
 
 class Broker:
@@ -57,9 +60,8 @@ class Broker:
         self._budget = asyncio.Semaphore(budget)
         self.store = store if store is not None else MemoryStore(session_ttl, max_sessions)
         self.health = {lib.id: LibraryHealth(lib.id) for lib in consortium.libraries}
-        self._connectors: dict[str, Connector] = {}
+        self.connectors = MemberConnectors(consortium.libraries)
         self._member_slots: dict[str, asyncio.Semaphore] = {}
-        self._http: aiohttp.ClientSession | None = None
 
     # --- lifetime -----------------------------------------------------------------------
 
@@ -75,12 +77,7 @@ class Broker:
                 session.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await session.task
-        await asyncio.gather(*(c.close() for c in self._connectors.values()),
-                             return_exceptions=True)
-        self._connectors.clear()
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        await self.connectors.close()
         await self.store.close()
 
     def _slots(self, library: Library) -> asyncio.Semaphore:
@@ -90,14 +87,7 @@ class Broker:
         return slots
 
     def _connector(self, library: Library) -> Connector:
-        connector = self._connectors.get(library.id)
-        if connector is None:
-            if self._http is None:
-                # One HTTP session for the broker's lifetime: pooled, per-host limited.
-                self._http = aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(limit=0, limit_per_host=8))
-            connector = self._connectors[library.id] = create_connector(library, self._http)
-        return connector
+        return self.connectors.get(library)
 
     # --- choosing libraries -------------------------------------------------------------
 
@@ -135,25 +125,41 @@ class Broker:
         session.sort = chosen
         await self.store.add(session)
         session.task = asyncio.create_task(self._run(session), name=f"search-{session.id}")
+        metrics.search_started()
         return session
 
     async def get(self, session_id: str) -> SearchSession | None:
         """The session with its newest state (it may have been started by another process
-        sharing the store); None when unknown or expired."""
-        return await self.store.get(session_id, self.consortium)
+        sharing the store); None when unknown or expired. A session whose process stopped
+        before its first round was over is taken over here, or ended past its deadline."""
+        session = await self.store.get(session_id, self.consortium)
+        if session is not None:
+            await self._adopt(session)
+        return session
+
+    async def _adopt(self, session: SearchSession) -> None:
+        if session.task is None and not session.done and await self.store.adopt(session):
+            session.task = asyncio.create_task(self._run(session), name=f"search-{session.id}")
 
     @staticmethod
     def _deadline(session: SearchSession) -> float:
         """Seconds the first round may take: the slowest library's timeout and a margin."""
-        timeouts = [session.timeout or (s.library.connector.timeout if s.library.connector
-                                        else 0) for s in session.states.values()]
-        return max(timeouts, default=0) + DEADLINE_MARGIN
+        return session.deadline - session.started  # session.first_round_seconds
 
     async def _run(self, session: SearchSession) -> None:
-        deadline = self._deadline(session)
+        # Every library at first; after a take-over (broker.search.redis_store) the ones
+        # its first owner left pending, in the time left to the same deadline.
         tasks = {asyncio.create_task(self._ask(session, state.library, start=1)): lid
-                 for lid, state in session.states.items()}
-        _done, late = await asyncio.wait(tasks, timeout=deadline)
+                 for lid, state in session.states.items() if not state.finished}
+        async with self.store.running(session):
+            await self._first_round(session, tasks)
+
+    async def _first_round(self, session: SearchSession,
+                           tasks: dict[asyncio.Task[None], str]) -> None:
+        late: set[asyncio.Task[None]] = set()
+        if tasks:
+            _done, late = await asyncio.wait(
+                tasks, timeout=max(0.0, session.deadline - time.monotonic()))
         for task in late:
             task.cancel()
         for task in late:
@@ -163,6 +169,7 @@ class Broker:
             if not state.finished:
                 state.status = "timeout"
                 state.reason = "timeout" if state.asked else "busy"
+                metrics.library_done(state.library.id, "timeout", state.reason, None)
                 state.error = (
                     "the search's overall deadline passed while this library was answering"
                     if state.asked else "the search's overall deadline passed before this "
@@ -186,6 +193,7 @@ class Broker:
         pause = health.suspended_for()
         if pause and start == 1:
             state.status, state.reason = "error", "suspended"
+            metrics.library_done(library.id, "error", "suspended", None)
             state.error = (f"temporarily suspended after {health.consecutive_failures} failed "
                            f"searches in a row (last: {health.last_error}); tried again in "
                            f"{pause:.0f} s")
@@ -202,9 +210,8 @@ class Broker:
             began = time.monotonic()
             state.asked = True
             try:
-                async with asyncio.timeout(limit):
-                    page = await self._connector(library).search(
-                        session.query, start=start, count=count)
+                async with asyncio.timeout(limit), self.connectors.using(library) as connector:
+                    page = await connector.search(session.query, start=start, count=count)
             except (TimeoutError, ConnectorTimeout) as exc:
                 self._failed(session, library, "timeout", str(exc) if isinstance(
                     exc, ConnectorTimeout) else f"no answer within {limit:g} s", began,
@@ -233,9 +240,11 @@ class Broker:
         if start == 1:
             state.status, state.hits = "ok", page.hits
             state.elapsed_ms = round(seconds * 1000)
+            metrics.library_done(library.id, "ok", None, seconds)
         for problem in page.problems:
             logger.warning("%s: %s", library.id, problem)
         session.add_records(library.id, start, page.records, page.problems, requested=count)
+        metrics.records_merged(len(page.records))
 
     def _failed(self, session: SearchSession, library: Library,
                 status: Literal["timeout", "error"], error: str, began: float, *,
@@ -245,6 +254,7 @@ class Broker:
         state = session.states[library.id]
         if state.status == "pending":  # a failed fetch-more keeps the first answer's state
             state.status, state.error, state.reason = status, error, reason
+            metrics.library_done(library.id, status, reason, seconds)
             state.elapsed_ms = round(seconds * 1000)
         else:
             state.problems.append(f"fetching more failed: {error}")
@@ -309,15 +319,89 @@ class Broker:
 
     async def wait(self, session: SearchSession) -> SearchSession:
         """Until every library is done or timed out."""
+        while session.task is None and not session.done:
+            await self.follow(session, FOLLOW_MAX)  # run by another process
         if session.task is not None:
-            await asyncio.shield(session.task)
-            return session
-        # Run by another process: follow its saved state until done or past its deadline.
-        give_up = session.started + self._deadline(session) + DEADLINE_MARGIN
-        while not session.done and time.monotonic() < give_up:
-            await asyncio.sleep(WAIT_POLL)
-            await self.store.refresh(session)
+            try:
+                await asyncio.shield(session.task)
+            except asyncio.CancelledError:
+                # The search was stopped (a drain gave up on it and made its state final):
+                # the waiter gets that state; only the waiter's own cancellation propagates.
+                current = asyncio.current_task()
+                if not session.task.cancelled() or (current and current.cancelling()):
+                    raise
         return session
+
+    async def follow(self, session: SearchSession, timeout: float) -> None:
+        """Until the session changes, is done, or ``timeout`` seconds pass.
+
+        A session run here wakes its waiters itself. One run by another process is looked
+        at in the store, first soon, then less often (FOLLOW_FIRST growing to FOLLOW_MAX
+        seconds: one cheap read of its revision each time), and never later than its
+        deadline: past it (or once its process stopped) it is ended or taken over here
+        (``store.adopt``), so a reader never waits past the deadline and a short grace.
+        """
+        if session.task is not None or session.done:
+            if not session.done:
+                await session.changed(timeout)
+            return
+        end = time.monotonic() + timeout
+        seen, pause = session.version, FOLLOW_FIRST
+        while True:
+            await self.store.refresh(session)
+            if session.version != seen or session.done:
+                return
+            await self._adopt(session)
+            if session.done or session.task is not None:
+                return  # ended, or taken over: now run here
+            now = time.monotonic()
+            if now >= end:
+                return
+            # Wake at the deadline too (and its grace), when the session must be ended.
+            due = [when - now for when in (session.deadline, session.deadline + ADOPT_GRACE)
+                   if when > now]
+            await asyncio.sleep(min([pause, end - now, *due]))
+            pause = min(pause * 1.5, FOLLOW_MAX)
+
+    # --- reloading and stopping (SIGHUP and SIGTERM of balis serve) --------------------
+
+    async def reload(self, consortium: Consortium) -> ConsortiumChanges:
+        """Take a reloaded libraries file: new searches use its libraries and connectors;
+        searches already running finish with the libraries they began with. Connectors of
+        removed or changed libraries are closed once no request uses them."""
+        changes = consortium_changes(self.consortium, consortium)
+        self.consortium = consortium
+        for library in consortium.libraries:
+            self.health.setdefault(library.id, LibraryHealth(library.id))
+        await self.connectors.replace(consortium.libraries, (*changes.removed, *changes.changed))
+        return changes
+
+    def running(self) -> list[SearchSession]:
+        """The searches whose first round runs on this broker now."""
+        return [s for s in self.store.live() if s.task is not None and not s.task.done()]
+
+    def time_left(self, session: SearchSession) -> float:
+        """Seconds until ``session``'s first round reaches its deadline."""
+        return max(0.0, session.started + self._deadline(session) - time.monotonic())
+
+    async def drain(self, timeout: float) -> DrainReport:
+        """Let the searches running here finish, each within its own deadline, for at most
+        ``timeout`` seconds (searches started meanwhile too); then give up on the rest:
+        their pending libraries time out, and that final state is saved to the store."""
+        began = time.monotonic()
+        drained = 0
+        while (running := self.running()) and (left := began + timeout - time.monotonic()) > 0:
+            done, _ = await asyncio.wait([s.task for s in running if s.task], timeout=left)
+            drained += len(done)
+        late = self.running()
+        for session in late:
+            assert session.task is not None
+            give_up(session)  # first: its waiters, woken by the cancel, read the final state
+            session.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await session.task
+            await self.store.save(session)
+        return DrainReport(drained, len(late), time.monotonic() - began)
 
     # --- upkeep -------------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TypedDict
 
+from broker.search import metrics
+
 FAILURES_BEFORE_SUSPENSION = 3
 FIRST_SUSPENSION = 30.0  # seconds; doubles with each further failure
 LONGEST_SUSPENSION = 600.0
@@ -52,6 +54,7 @@ class LibraryHealth:
             extra = self.consecutive_failures - FAILURES_BEFORE_SUSPENSION
             pause = min(LONGEST_SUSPENSION, FIRST_SUSPENSION * 2 ** extra)
             self.suspended_until = time.monotonic() + pause
+            metrics.member_suspended(self.library)
 
     def suspended_for(self) -> float:
         """Seconds of suspension left (0: searchable)."""

@@ -37,9 +37,20 @@ FailureReason = Literal[
     "protocol",          # the answer was not valid SRU or Z39.50
     "not_searchable",    # the library has no connector (it lends but cannot be searched)
     "internal",          # a bug of ours (logged with its traceback)
+    "interrupted",       # the server running the search stopped before the library answered
     "failed",            # any other failure the connector reported
 ]
 FAILURE_REASONS: tuple[FailureReason, ...] = get_args(FailureReason)
+
+DEADLINE_MARGIN = 10.0  # the first round's deadline: the slowest library's timeout plus this
+
+
+def first_round_seconds(libraries: list[Library], timeout: float | None) -> float:
+    """Seconds a search's first round may take: the slowest library's timeout (or the
+    search's own) and a margin."""
+    timeouts = [timeout or (lib.connector.timeout if lib.connector else 0)
+                for lib in libraries]
+    return max(timeouts, default=0) + DEADLINE_MARGIN
 
 
 @dataclass(slots=True)
@@ -90,6 +101,9 @@ class SearchSession:
         self.version = 0  # the revision of this session's stored state (broker.search.store)
         self.terms = rank.query_terms(query)
         self.started = time.monotonic()
+        # When the first round must be over (monotonic; stored as wall-clock time, so that
+        # any process sharing the session can end it if the one running it stopped).
+        self.deadline = self.started + first_round_seconds(libraries, timeout)
         self.finished_at: float | None = None
         self.last_access = self.started
         self.task: asyncio.Task[None] | None = None
@@ -124,6 +138,20 @@ class SearchSession:
     @property
     def done(self) -> bool:
         return self.finished_at is not None
+
+    def end_pending(self, reason: FailureReason, error: str) -> list[str]:
+        """Give up on every library still pending (status ``timeout``, with ``reason``):
+        the first round is over. The ids given up on; the session is done after this."""
+        given_up = [lid for lid, state in self.states.items() if not state.finished]
+        for lid in given_up:
+            state = self.states[lid]
+            state.status, state.reason, state.error = "timeout", reason, error
+        if self.finished_at is None and given_up:
+            # Ended late by a reader (the process running it stopped): the search took
+            # until its deadline, not until whenever someone happened to look.
+            self.finished_at = min(time.monotonic(), self.deadline)
+        self.touch()
+        return given_up
 
     # --- reading ------------------------------------------------------------------------
 

@@ -4,6 +4,10 @@ Overlap is counted in clusters (editions), not records: library A's share of B i
 of A's clusters that B holds too, so a library that catalogued one book twice still counts
 it once. The shares are not symmetric: a small library may hold little of a big one while
 the big one holds most of the small one.
+
+Over a consortium's thousand libraries the full overlap is a million pairs: by default
+(``top``) the report lists the largest libraries and their overlap with one another, with
+the totals of all; ``top=None`` gives every library and every pair (``--json``, ``--all``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ class IndexStats:
     libraries: tuple[LibraryStats, ...]
     shared: dict[tuple[str, str], int]  # (a, b) -> clusters both hold, a != b
     holders: dict[int, int]  # number of libraries -> clusters held by that many
+    library_count: int = 0  # libraries in the index (``libraries`` may list fewer)
+    compared: tuple[str, ...] | None = None  # the libraries ``shared`` covers (None: all)
 
     def share(self, library: str, other: str) -> float:
         """The part of ``library``'s clusters that ``other`` holds too (0 .. 1)."""
@@ -42,6 +48,7 @@ class IndexStats:
         ids = [lib.id for lib in self.libraries]
         return {
             "index": self.path, "records": self.records, "clusters": self.clusters,
+            "library_count": self.library_count,
             "holders": {str(n): count for n, count in sorted(self.holders.items())},
             "libraries": [{"id": lib.id, "records": lib.records, "clusters": lib.clusters,
                            "unique": lib.unique} for lib in self.libraries],
@@ -51,8 +58,11 @@ class IndexStats:
         }
 
 
-def stats(path: str | os.PathLike[str]) -> IndexStats:
-    """The numbers of one index; IndexFileError when it cannot be read."""
+def stats(path: str | os.PathLike[str], *, top: int | None = None,
+          compare: int | None = None) -> IndexStats:
+    """The numbers of one index: every library, or the ``top`` largest (by records), and
+    the overlap among the ``compare`` largest (default: those listed); IndexFileError
+    when it cannot be read."""
     db = connect(path)
     try:
         records = db.execute("SELECT count(*) FROM records").fetchone()[0]
@@ -65,23 +75,33 @@ def stats(path: str | os.PathLike[str]) -> IndexStats:
         unique = dict(db.execute(
             "SELECT library, count(*) FROM held WHERE cluster IN "
             "(SELECT cluster FROM held GROUP BY cluster HAVING count(*) = 1) GROUP BY library"))
-        libraries = tuple(
-            LibraryStats(library, count, distinct, unique.get(library, 0))
-            for library, count, distinct in db.execute(
-                "SELECT library, count(*), count(DISTINCT cluster) FROM records "
-                "GROUP BY library ORDER BY library"))
+        every = db.execute("SELECT library, count(*), count(DISTINCT cluster) FROM records "
+                           "GROUP BY library ORDER BY library").fetchall()
+        total = len(every)
+        largest = sorted(every, key=lambda row: (-row[1], row[0]))
+        if top is not None and len(every) > top:
+            every = largest[:top]
+        compare = top if compare is None else compare
+        compared = None
+        if compare is not None and total > compare:
+            compared = tuple(row[0] for row in largest[:compare])
+            marks = ", ".join("?" * len(compared))
+            db.execute(f"DELETE FROM held WHERE library NOT IN ({marks})", compared)
+        libraries = tuple(LibraryStats(library, count, distinct, unique.get(library, 0))
+                          for library, count, distinct in every)
         shared = {(a, b): n for a, b, n in db.execute(
             "SELECT a.library, b.library, count(*) FROM held a JOIN held b "
             "ON a.cluster = b.cluster AND a.library <> b.library GROUP BY 1, 2")}
     finally:
         db.close()
-    return IndexStats(str(Path(path)), records, clusters, libraries, shared, holders)
+    return IndexStats(str(Path(path)), records, clusters, libraries, shared, holders,
+                      total, compared)
 
 
 def render(result: IndexStats) -> str:
     """The plain-text report: totals, one line per library, the overlap table."""
     lines = [f"{result.path}: {result.records} records in {result.clusters} clusters "
-             f"from {len(result.libraries)} libraries"]
+             f"from {result.library_count} libraries"]
     if result.holders:
         lines.append("clusters held by " + ", ".join(
             f"{n} {'library' if n == 1 else 'libraries'}: {count}"
@@ -93,10 +113,16 @@ def render(result: IndexStats) -> str:
     lines += ["", f"{'library':<{width}}  records  clusters  only here"]
     lines += [f"{lib.id:<{width}}  {lib.records:>7}  {lib.clusters:>8}  {lib.unique:>9}"
               for lib in result.libraries]
+    if result.library_count > len(ids):
+        lines.append(f"... the {len(ids)} largest of {result.library_count} libraries "
+                     "(--all lists every one, --json gives every one and all overlaps)")
+    if result.compared is not None:
+        ids = [i for i in ids if i in result.compared]
     if len(ids) > 1:
         column = max(4, *(len(i) for i in ids))
         lines += ["", "overlap: % of the row library's clusters that the column library "
-                      "also holds"]
+                      "also holds" + (f" (the {len(ids)} largest libraries)"
+                                      if result.library_count > len(ids) else "")]
         lines.append(" " * width + "".join(f"  {i:>{column}}" for i in ids))
         for a in ids:
             cells = ("-" if a == b else f"{round(100 * result.share(a, b))}" for b in ids)

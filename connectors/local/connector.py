@@ -6,18 +6,22 @@ edition, as the broker's merge forms them); the record it returns is the cluster
 description carrying the holdings of every library in the cluster, so the broker (which
 treats a local library as an aggregator, see ``broker.search.merge``) shows every holder.
 
-The query tree is translated into one SQL query: text clauses become an FTS5 MATCH
-expression (a subtree of text clauses only becomes one expression), ISBN, ISSN and call
-number keys a lookup in the ``identifiers`` table, years a comparison; booleans over mixed
-clauses become SQL ``AND``, ``OR`` and ``AND NOT`` of record conditions. The semantics are
-``broker.catalogues.marc_file.LocalCatalogue``'s (which the tests check against Zebra):
-``=`` and ``adj`` are phrases, ``all``/``any`` each word, ``==`` the whole value, right
-truncation on the last Latin word; a CJK term is found as adjacent characters anywhere in
-a value.
+The query tree is translated by ``connectors.local.query`` into FTS5 and SQL. A search
+takes only the clusters of the page it is asked for, with a LIMIT, in an order that is the
+same for every page: a text query of at most ``RANKED`` clusters by FTS5's bm25 rank (a
+cluster at its best record's rank, then that record's id); a larger one, whose ranking
+would cost the time of reading every match, newest records first (record id descending,
+an order FTS5 reads in and can stop), as is text and a condition (``中国 and
+year>=2015``: the text matches are read and the condition checked on each); other queries
+(years, identifiers, other booleans) by cluster id. The broker ranks what it fetches in
+any case. The hit count is exact up to ``COUNT_CAP`` clusters; a larger answer is
+counted as ``COUNT_CAP`` (a minimum, as the union result set's ``minimum`` precision:
+the reader sees "2000" and narrows the query), so neither a page nor its count costs more
+for a query that matches half the index.
 
 SQLite work runs in a thread (``asyncio.to_thread``) on a small pool of read-only
-connections; a rebuilt index (a new file renamed over the old) is noticed at the next
-search and the pool reopened.
+connections; a rebuilt or updated index (a new file renamed over the old) is noticed at
+the next search and the pool reopened.
 """
 
 from __future__ import annotations
@@ -26,179 +30,29 @@ import asyncio
 import dataclasses
 import json
 import logging
-import re
 import sqlite3
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 from broker.kernel.config import Library
-from broker.kernel.cql import INDEXES, TEXT_RELATIONS, YEAR_RELATIONS, Boolean, Clause, Node
+from broker.kernel.cql import Node
 from broker.kernel.errors import ConnectorError, IndexFileError, Unreachable, UnsupportedQuery
 from connectors.base import Connector, SearchPage
 from connectors.catalogue import SCAN_INDEXES, ScanIndex, ScanPage
 from connectors.local.headings import HeadingList, union_headings
-from connectors.local.index_file import (
-    COLUMNS,
-    SEPARATOR,
-    column_values,
-    connect,
-    raw_marc,
-    text_form,
-)
-from connectors.local.keys import call_key
+from connectors.local.index_file import raw_marc
+from connectors.local.query import Fts, Sql, matching_records, open_index, translate
 from marc import Holding, Record
-from marc.normalization.text import isbn13
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["COUNT_CAP", "LocalIndexConnector", "matching_records", "open_index",
+           "translate"]
+
 POOL = 4  # idle connections kept (the broker runs at most 4 searches at once per member)
-_ALL_COLUMNS = f" || ' {SEPARATOR} ' || ".join(COLUMNS)
-_CJK_END = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af"
-                      r"\U00020000-\U0003134f]$")
-_NOTHING = "0"
-
-
-@dataclass(frozen=True, slots=True)
-class Fts:
-    """An FTS5 MATCH expression over ``record_text``."""
-
-    expr: str
-
-
-@dataclass(frozen=True, slots=True)
-class Sql:
-    """A condition on ``records r``, with its parameters."""
-
-    sql: str
-    params: tuple = ()
-
-
-def translate(node: Node) -> Fts | Sql:
-    """The query tree as FTS5 and SQL; UnsupportedQuery for what the index cannot answer."""
-    if isinstance(node, Boolean):
-        left, right = translate(node.left), translate(node.right)
-        if node.op not in ("and", "or", "not"):
-            raise UnsupportedQuery(f"the boolean {node.op!r} is not supported")
-        if isinstance(left, Fts) and isinstance(right, Fts):
-            return Fts(f"({left.expr}) {node.op.upper()} ({right.expr})")
-        a, b = as_sql(left), as_sql(right)
-        joiner = {"and": "AND", "or": "OR", "not": "AND NOT"}[node.op]
-        return Sql(f"({a.sql} {joiner} {b.sql})", a.params + b.params)
-    if not isinstance(node, Clause):
-        raise UnsupportedQuery(f"not a query: {node!r}")
-    return _clause(node)
-
-
-def as_sql(condition: Fts | Sql) -> Sql:
-    if isinstance(condition, Sql):
-        return condition
-    return Sql("r.id IN (SELECT rowid FROM record_text WHERE record_text MATCH ?)",
-               (condition.expr,))
-
-
-def _clause(clause: Clause) -> Fts | Sql:
-    index, relation = clause.index, clause.relation
-    if index not in INDEXES:
-        raise UnsupportedQuery(f"this library's catalogue cannot be searched by {index}")
-    if index == "year":
-        return _year(clause)
-    if relation not in TEXT_RELATIONS:
-        raise UnsupportedQuery(f"the relation {relation!r} is not supported for {index}")
-    if index in ("isbn", "issn", "callnumber"):
-        return _identifiers(clause)
-    column = None if index == "any" else index
-    if relation in ("all", "any"):
-        words = clause.words
-        phrases = [_phrase(column, w, clause.truncated and i == len(words) - 1)
-                   for i, w in enumerate(words)]
-        found = [p for p in phrases if p is not None]
-        if not found or (relation == "all" and len(found) < len(phrases)):
-            return Sql(_NOTHING)
-        joiner = " AND " if relation == "all" else " OR "
-        return Fts(joiner.join(f"({p})" for p in found)
-                   if len(found) > 1 else found[0])
-    phrase = _phrase(column, clause.term, clause.truncated)
-    if phrase is None:
-        return Sql(_NOTHING)  # nothing searchable in the term (punctuation only)
-    if relation != "==":
-        return Fts(phrase)
-    # The whole value: the phrase finds candidates, then one of the values must be it.
-    columns = index if column else _ALL_COLUMNS
-    return Sql("r.id IN (SELECT rowid FROM record_text WHERE record_text MATCH ? "
-               f"AND balis_whole({columns}, ?, ?))",
-               (phrase, text_form(clause.term), int(clause.truncated)))
-
-
-def _phrase(column: str | None, term: str, truncated: bool) -> str | None:
-    form = text_form(term)
-    if not form:
-        return None
-    # A CJK term is found anywhere in a value already; truncation extends a Latin word.
-    star = " *" if truncated and not _CJK_END.search(form) else ""
-    expr = f'"{form}"{star}'  # folded forms hold letters, digits and spaces only
-    return f"{column} : {expr}" if column else expr
-
-
-def _year(clause: Clause) -> Sql:
-    if clause.relation not in YEAR_RELATIONS:
-        raise UnsupportedQuery(f"the relation {clause.relation!r} is not supported for year")
-    term = clause.term.strip()
-    if clause.truncated or not term.isdigit():
-        raise UnsupportedQuery(f"year must be a number like 2008, not {clause.term!r}")
-    return Sql(f"r.year {clause.relation} ?", (int(term),))
-
-
-def _identifiers(clause: Clause) -> Sql:
-    words = clause.term.split() if clause.relation in ("all", "any") else [clause.term]
-    parts = []
-    for i, word in enumerate(words):
-        truncated = clause.truncated and i == len(words) - 1
-        if clause.index == "callnumber":
-            key = call_key(word)
-            keys = [key] if key else []
-        else:
-            key = re.sub(r"[\s\-]", "", word).upper()
-            keys = [key]
-            full = isbn13(key) if clause.index == "isbn" and len(key) in (10, 13) else None
-            if full and not truncated:
-                keys.append(full)
-        if not keys:
-            parts.append(Sql(_NOTHING))
-        elif truncated:
-            pattern = re.sub(r"([*?\[])", r"[\1]", keys[0]) + "*"
-            parts.append(Sql("r.id IN (SELECT record FROM identifiers WHERE kind = ? AND "
-                             "value GLOB ?)", (clause.index, pattern)))
-        else:
-            marks = ", ".join("?" * len(set(keys)))
-            parts.append(Sql("r.id IN (SELECT record FROM identifiers WHERE kind = ? AND "
-                             f"value IN ({marks}))", (clause.index, *dict.fromkeys(keys))))
-    joiner = " OR " if clause.relation == "any" else " AND "
-    return Sql("(" + joiner.join(p.sql for p in parts) + ")",
-               tuple(v for p in parts for v in p.params))
-
-
-def _whole(text: str | None, form: str, truncated: int) -> int:
-    for value in column_values(text):
-        if value == form or (truncated and value.startswith(form)):
-            return 1
-    return 0
-
-
-def open_index(path: str | Path) -> sqlite3.Connection:
-    """A read-only connection to a union index, with the SQL functions ``translate``'s
-    conditions use; IndexFileError when it cannot be opened."""
-    db = connect(path)
-    db.create_function("balis_whole", 3, _whole, deterministic=True)
-    return db
-
-
-def matching_records(db: sqlite3.Connection, query: Node) -> list[tuple[str, str | None]]:
-    """(library, record id) of every record (not cluster) matching ``query``, in index
-    order: what the hits are made of, for checking against another engine."""
-    condition = as_sql(translate(query))
-    return db.execute(f"SELECT r.library, r.record_id FROM records r WHERE {condition.sql} "
-                      "ORDER BY r.id", condition.params).fetchall()
+COUNT_CAP = 2_000  # clusters counted exactly; a larger answer reports this many
+RANKED = 1_000  # text answers of at most this many clusters are ordered by relevance
+_FIRST_ROWS = 64  # records ranked for a first page; grown when clusters repeat
 
 
 class LocalIndexConnector(Connector):
@@ -257,15 +111,19 @@ class LocalIndexConnector(Connector):
     def _search(self, condition: Fts | Sql, start: int, count: int) -> SearchPage:
         db, identity = self._take()
         try:
-            clusters = self._clusters(db, condition)
-            page = clusters[start - 1:start - 1 + count] if count else []
+            hits = _count(db, condition)
+            # No record past the count reported (a capped count is where the answer
+            # stops for a client, as SRU's numberOfRecords).
+            count = min(count, hits - start + 1)
+            page = _page(db, condition, start, count, ranked=hits <= RANKED) \
+                if count > 0 else []
             records = self._records(db, page)
         except sqlite3.Error as exc:
             db.close()
             raise ConnectorError(f"the union index {self.path} cannot be searched: {exc}"
                                  ) from None
         self._give(db, identity)
-        return SearchPage(hits=len(clusters), start=start, records=tuple(records))
+        return SearchPage(hits=hits, start=start, records=tuple(records))
 
     def _take(self) -> tuple[sqlite3.Connection, tuple[int, int, int]]:
         try:
@@ -300,20 +158,6 @@ class LocalIndexConnector(Connector):
         db.close()
 
     @staticmethod
-    def _clusters(db: sqlite3.Connection, condition: Fts | Sql) -> list[int]:
-        if isinstance(condition, Fts):
-            # Text only: best-ranked (bm25) clusters first, as a reader would want the
-            # first page of a big answer.
-            rows = db.execute(
-                "SELECT r.cluster FROM record_text f JOIN records r ON r.id = f.rowid "
-                "WHERE record_text MATCH ? GROUP BY r.cluster ORDER BY min(f.rank), r.cluster",
-                (condition.expr,))
-        else:
-            rows = db.execute(f"SELECT DISTINCT r.cluster FROM records r WHERE {condition.sql} "
-                              "ORDER BY r.cluster", condition.params)
-        return [cluster for (cluster,) in rows]
-
-    @staticmethod
     def _records(db: sqlite3.Connection, clusters: list[int]) -> list[Record]:
         if not clusters:
             return []
@@ -322,11 +166,61 @@ class LocalIndexConnector(Connector):
             "SELECT r.cluster, r.library, r.data, r.id = c.best, "
             "CASE WHEN r.id = c.best THEN r.marc END, r.flavour, c.name "
             f"FROM records r JOIN clusters c ON c.id = r.cluster WHERE r.cluster IN ({marks}) "
-            "ORDER BY r.cluster, r.id", clusters)
+            "ORDER BY r.cluster, r.position, r.id", clusters)
         members: dict[int, list] = {}
         for row in rows:
             members.setdefault(row[0], []).append(row)
         return [_cluster_record(members[c]) for c in clusters if c in members]
+
+
+def _count(db: sqlite3.Connection, condition: Fts | Sql) -> int:
+    """Distinct clusters matching, counted up to ``COUNT_CAP`` (the scan stops there)."""
+    if isinstance(condition, Fts):
+        sql = ("SELECT DISTINCT r.cluster FROM record_text t JOIN records r ON r.id = t.rowid "
+               "WHERE record_text MATCH ?")
+        params: tuple = (condition.expr,)
+    elif condition.driver is not None:
+        sql = ("SELECT DISTINCT r.cluster FROM record_text t JOIN records r ON r.id = t.rowid "
+               f"WHERE record_text MATCH ? AND {condition.sql}")
+        params = (condition.driver, *condition.params)
+    else:
+        sql = f"SELECT DISTINCT r.cluster FROM records r WHERE {condition.sql}"
+        params = condition.params
+    found = db.execute(f"SELECT count(*) FROM ({sql} LIMIT ?)",
+                       (*params, COUNT_CAP)).fetchone()[0]
+    return int(found)
+
+
+def _page(db: sqlite3.Connection, condition: Fts | Sql, start: int, count: int, *,
+          ranked: bool) -> list[int]:
+    """The clusters at ``start`` .. ``start + count - 1`` of the answer's order."""
+    if isinstance(condition, Sql) and condition.driver is None:
+        return [c for (c,) in db.execute(
+            f"SELECT DISTINCT r.cluster FROM records r WHERE {condition.sql} "
+            "ORDER BY r.cluster LIMIT ? OFFSET ?", (*condition.params, count, start - 1))]
+    # Text: the best records first; a cluster takes its best record's place. Only as
+    # many records are read as the page needs (more when clusters repeat in them).
+    if isinstance(condition, Sql):  # text and a condition: newest matches first
+        sql = ("SELECT r.cluster FROM record_text t JOIN records r ON r.id = t.rowid "
+               f"WHERE record_text MATCH ? AND {condition.sql} ORDER BY t.rowid DESC LIMIT ?")
+        params: tuple = (condition.driver, *condition.params)
+    elif ranked:
+        sql = ("SELECT r.cluster FROM (SELECT rowid AS id, rank AS score FROM record_text "
+               "WHERE record_text MATCH ? ORDER BY rank, rowid LIMIT ?) t "
+               "JOIN records r ON r.id = t.id ORDER BY t.score, t.id")
+        params = (condition.expr,)
+    else:
+        sql = ("SELECT r.cluster FROM record_text t JOIN records r ON r.id = t.rowid "
+               "WHERE record_text MATCH ? ORDER BY t.rowid DESC LIMIT ?")
+        params = (condition.expr,)
+    need = start - 1 + count
+    limit = max(_FIRST_ROWS, 2 * need)
+    while True:
+        rows = db.execute(sql, (*params, limit)).fetchall()
+        clusters = list(dict.fromkeys(c for (c,) in rows))
+        if len(clusters) >= need or len(rows) < limit:
+            return clusters[start - 1:need]
+        limit *= 4
 
 
 def _cluster_record(rows: list) -> Record:

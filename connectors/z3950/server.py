@@ -62,6 +62,11 @@ class Z3950Server:
         logger.info("Z39.50 server on %s:%s serving %s", self.host, self.port,
                     ", ".join(self.catalogues))
 
+    async def stop_listening(self) -> None:
+        """Refuse new connections; open associations go on (``balis serve``'s drain)."""
+        if self._server is not None:
+            self._server.close()
+
     async def close(self) -> None:
         """Stop listening; every open association gets Close shutdown."""
         self._closing = True

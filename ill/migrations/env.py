@@ -1,7 +1,9 @@
-"""Alembic environment for the ILL ledger; run through ``ill.db.migrate`` (no alembic.ini).
+"""Alembic environment for the ILL ledger; run through ``ill.db.upgrade`` (no alembic.ini).
 
-The caller hands over an open connection in ``config.attributes["connection"]``; the
-command-line ``alembic`` tool is only needed to write new migrations (see README).
+The caller hands over an open connection in ``config.attributes["connection"]``, already in
+the transaction that holds the migration lock (so the migrations run inside it, not in a
+transaction of their own); the command-line ``alembic`` tool is only needed to write new
+migrations (see README), and takes no lock.
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ def test_a_dropped_connection_is_retried_and_nothing_is_lost(protocol, zebra, tm
 
     result, connections = asyncio.run(cut_harvest())
     assert result.done and result.error is None, result.error
-    assert sum("retrying" in m for m in messages) == 2, messages
+    assert sum("will retry" in m for m in messages) == 2, messages
     assert connections >= 3
     assert (tmp_path / "cut.mrc").read_bytes() == whole.read_bytes()
     assert len(iso_ids(whole.read_bytes())) == count
@@ -100,8 +100,10 @@ def test_an_unreachable_member_fails_after_its_retries(tmp_path):
                       HarvestOptions(retries=3, **FAST), report=messages.append)
     result = asyncio.run(harvest.run())
     assert not result.done and "Connection refused" in (result.error or "")
-    retries = [m for m in messages if "retrying" in m]
-    assert [m.rsplit("(", 1)[1] for m in retries] == ["1 of 3)", "2 of 3)", "3 of 3)"]
+    assert "(still failing after 3 retries)" in (result.error or "")
+    retries = [m for m in messages if "will retry" in m]
+    assert [m.rsplit("(", 1)[1] for m in retries] == [
+        "1 of 3, 2 left)", "2 of 3, 1 left)", "3 of 3, 0 left)"]
 
 
 def test_a_diagnostic_is_not_retried(zebra, tmp_path):
@@ -110,4 +112,4 @@ def test_a_diagnostic_is_not_retried(zebra, tmp_path):
                       HarvestOptions(**FAST), report=messages.append)
     result = asyncio.run(harvest.run())
     assert not result.done and "diagnostic 109" in (result.error or "")
-    assert not any("retrying" in m for m in messages)
+    assert not any("will retry" in m for m in messages)

@@ -9,10 +9,14 @@ in a genuinely separate Python process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -21,8 +25,11 @@ import redis
 
 from broker.kernel.config import Consortium, load, loads
 from broker.kernel.cql import parse
-from broker.search.fanout import Broker
+from broker.search import session as session_module
+from broker.search.fanout import FOLLOW_MAX, Broker
+from broker.search.redis_store import GRACE
 from broker.search.session import SearchSession
+from broker.search.state import decode_source, encode_source
 from broker.search.store import (
     MemoryStore,
     RedisStore,
@@ -32,6 +39,7 @@ from broker.search.store import (
     store_from_env,
 )
 from marc import Holding, Record
+from marc.model import RawMarc
 
 QUERY = "中国"  # marc21: 13 hits; unimarc: the BNU records
 PER_LIBRARY = 3  # small pages, so that there is more to fetch
@@ -39,6 +47,14 @@ PER_LIBRARY = 3  # small pages, so that there is more to fetch
 
 def run(coro):
     return asyncio.run(coro)
+
+
+def _env() -> dict[str, str]:
+    """The environment of a child Python: this checkout first on its path (whatever the
+    installed package points at)."""
+    root = str(Path(__file__).resolve().parents[2])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (root, os.environ.get("PYTHONPATH")) if p)}
 
 
 def config_text(zebra, ztest=None) -> str:
@@ -123,7 +139,9 @@ def test_a_session_is_shared_and_paged_by_either_process(zebra, redis_server, pr
             assert theirs is not None and theirs is not mine and theirs.task is None
             first = (views(mine), views(theirs), structure(mine), structure(theirs),
                      states(mine), states(theirs))
-            assert dump_session(theirs) | {"started": 0} == dump_session(mine) | {"started": 0}
+            clocks = {"started": 0, "deadline": 0}  # wall-clock times, to within rounding
+            assert dump_session(theirs) | clocks == dump_session(mine) | clocks
+            assert abs(dump_session(theirs)["deadline"] - dump_session(mine)["deadline"]) < 0.01
 
             # B pages further with its own connectors; A then sees the new records.
             before = len(mine.merger.clusters)
@@ -179,8 +197,10 @@ def test_the_stored_state(zebra, redis_server, prefix, raw):
     assert set(stored) == {b"version", b"data"}
     assert int(stored[b"version"]) == session.version >= 3  # created, 2 answers, done
     data = json.loads(stored[b"data"])
-    assert data | {"started": 0} == dumped | {"started": 0}
+    assert data | {"started": 0, "deadline": 0} == dumped | {"started": 0, "deadline": 0}
     assert abs(data["started"] - dumped["started"]) < 0.05
+    assert abs(data["deadline"] - dumped["deadline"]) < 0.05
+    assert data["deadline"] - data["started"] == pytest.approx(10 + 10, abs=0.05)
     assert data["format"] == 1 and data["query"] == QUERY and data["finished"] is True
     assert data["per_library"] == PER_LIBRARY and data["timeout"] is None
     assert data["elapsed_ms"] == session.elapsed_ms()
@@ -227,7 +247,7 @@ def test_a_separate_process_reads_the_session(zebra, redis_server, prefix, tmp_p
     """)
     done = subprocess.run([sys.executable, "-c", script, str(config), redis_server.url,
                            prefix, session_id], capture_output=True, text=True, timeout=60,
-                          cwd=tmp_path)
+                          cwd=tmp_path, env=_env())
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
     assert seen["records"] == len(snapshot["records"]) > 0
@@ -359,7 +379,8 @@ def test_rebuild_follows_arrival_order_not_cluster_order():
         "relevance"  # a state saved before sorts were kept
     assert structure(rebuilt) == structure(session)
     assert views(rebuilt) == views(session)
-    assert dump_session(rebuilt) | {"started": 0} == data | {"started": 0}
+    assert (dump_session(rebuilt) | {"started": 0, "deadline": 0}
+            == data | {"started": 0, "deadline": 0})
 
     by_cluster = _session(consortium)  # what storing cluster by cluster would give
     for cluster in session.merger.clusters:
@@ -497,7 +518,7 @@ def test_memory_store_needs_no_redis_import():
     code = ("import sys, broker.search.fanout, broker.search.store; "
             "print('redis' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, cwd=Path(__file__).parent)
+                          timeout=60, cwd=Path(__file__).parent, env=_env())
     assert done.stdout.strip() == "False", done.stderr
 
 
@@ -506,3 +527,259 @@ def test_redis_server_fixture_is_private(redis_server, raw):
     assert raw.config_get("save")["save"] == ""
     assert raw.config_get("appendonly")["appendonly"] == "no"
     assert redis_server.pid is not None
+
+
+# --- a search whose process stops: ended or taken over by another ------------------------------
+
+SLOW_TIMEOUT = 2  # seconds the slow library is given; it answers after a minute
+
+
+def stop_config(zebra, ztest) -> Consortium:
+    """A fast library (Zebra) and one that never answers in time (yaz-ztest's delay)."""
+    return loads(json.dumps({
+        "consortium": {"name": "测试联盟", "max_selected": 10},
+        "defaults": {"timeout": 10, "max_records": 20},
+        "categories": [{"id": "test", "name": "测试图书馆"}],
+        "libraries": [
+            {"id": "zm", "name": "丙大学图书馆", "category": "test",
+             "connector": {"protocol": "z3950", "url": zebra.z3950_url("marc21")}},
+            {"id": "slow", "name": "慢图书馆", "category": "test",
+             "connector": {"protocol": "z3950",
+                           "url": ztest.z3950_url("Default?search-delay=60"),
+                           "timeout": SLOW_TIMEOUT}},
+        ],
+    }, ensure_ascii=False))
+
+
+class DeadOwner:
+    """A broker on its own event loop in a thread, which stops dead right after it has
+    stored a new search (as a killed process's would): nothing it started runs again and
+    its owner lease is not renewed. ``close()`` afterwards revives it only to close it."""
+
+    def __init__(self, consortium: Consortium, url: str, prefix: str, lease: float) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.broker = Broker(consortium, store=RedisStore(url, 60, prefix=prefix,
+                                                          lease=lease))
+        self.session: SearchSession | None = None
+
+    def start(self, query: str, libraries: list[str], timeout: float | None = None
+              ) -> SearchSession:
+        async def search() -> None:
+            self.session = await self.broker.search(query, libraries, timeout=timeout)
+            self.loop.stop()  # before the search task's first step: it never runs
+
+        self.loop.create_task(search())
+        thread = threading.Thread(target=self.loop.run_forever)
+        thread.start()
+        thread.join(30)
+        assert self.session is not None and not thread.is_alive()
+        return self.session
+
+    def close(self) -> None:
+        # What it started stays dead (cancelled unrun); only its connections are closed.
+        tasks = asyncio.all_tasks(self.loop)
+        for task in tasks:
+            task.cancel()
+        self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        with contextlib.suppress(Exception):
+            self.loop.run_until_complete(asyncio.wait_for(self.broker.close(), 10))
+        self.loop.close()
+
+
+def test_a_search_whose_owner_died_is_taken_over_and_ends_by_its_deadline(
+        zebra, ztest, redis_server, prefix, raw):
+    consortium = stop_config(zebra, ztest)
+    owner = DeadOwner(consortium, redis_server.url, prefix, lease=0.6)
+    dead = owner.start(QUERY, ["zm", "slow"])
+    lease = f"{prefix}{dead.id}:owner"
+    leased = raw.get(lease)
+
+    async def go():
+        b = Broker(consortium, store=RedisStore(redis_server.url, 60, prefix=prefix))
+        c = Broker(consortium, store=RedisStore(redis_server.url, 60, prefix=prefix))
+        async with b, c:
+            theirs = await b.get(dead.id)
+            early = theirs.snapshot()
+            await b.wait(theirs)  # the lease lapses: B takes the search over
+            ended = time.monotonic()
+            taken = theirs.task is not None
+            seen = await c.get(dead.id)  # a third process reads the final state
+            cluster = seen.merger.clusters[0]
+            before = [record.source for _lib, record in cluster.records]
+            await c.store.attach_sources(seen, cluster)
+            shown = {record.id: record.marc() for _lib, record in cluster.records}
+            own = {record.id: record.marc() for _lib, record in
+                   theirs.merger.find(cluster.id).records}
+            return (early, theirs.snapshot(), seen.snapshot(), ended, theirs.deadline,
+                    taken, before, shown, own, seen.task)
+
+    try:
+        early, final, third, ended, deadline, taken, before, shown, own, third_task = \
+            run(go())
+    finally:
+        owner.close()
+    assert leased == owner.broker.store.owner.encode()  # the dead owner held the lease
+    assert early["done"] is False
+    assert [lib["status"] for lib in early["libraries"]] == ["pending", "pending"]
+    assert taken  # B asked the libraries again (its own task ran the first round)
+    assert final["done"] is True and ended <= deadline  # long before its deadline
+    by_id = {lib["id"]: lib for lib in final["libraries"]}
+    assert by_id["zm"]["status"] == "ok" and by_id["zm"]["hits"] == 13
+    assert by_id["slow"]["status"] == "timeout" and by_id["slow"]["reason"] == "timeout"
+    assert third == final | {"elapsed_ms": third["elapsed_ms"]}
+    assert third["elapsed_ms"] == final["elapsed_ms"]
+    assert third_task is None  # C only read it
+    assert raw.exists(lease) == 0  # B released the lease when its round was done
+    # C's copy had no MARC until asked; then the MARC B's connector brought.
+    assert before == [None] * len(before)
+    assert shown and all(marc is not None for marc in shown.values())
+    assert {rid: marc.as_marc() for rid, marc in shown.items()} == \
+        {rid: marc.as_marc() for rid, marc in own.items()}
+
+
+def test_readers_end_an_orphaned_search_past_its_deadline_and_agree(
+        zebra, ztest, redis_server, prefix, raw, monkeypatch):
+    monkeypatch.setattr(session_module, "DEADLINE_MARGIN", 0.0)  # deadline: SLOW_TIMEOUT s
+    consortium = stop_config(zebra, ztest)
+    owner = DeadOwner(consortium, redis_server.url, prefix, lease=0.3)
+    dead = owner.start(QUERY, ["zm", "slow"], timeout=SLOW_TIMEOUT)
+    key = f"{prefix}{dead.id}"
+    version_before = int(raw.hget(key, "version"))
+
+    async def go():
+        b = Broker(consortium, store=RedisStore(redis_server.url, 60, prefix=prefix))
+        c = Broker(consortium, store=RedisStore(redis_server.url, 60, prefix=prefix))
+        async with b, c:
+            await asyncio.sleep(max(0.0, dead.deadline - time.monotonic()) + 0.1)
+            # Two processes read it at once past its deadline: both end it.
+            mine, theirs = await asyncio.gather(b.get(dead.id), c.get(dead.id))
+            return mine.snapshot(), theirs.snapshot(), mine.task, theirs.task
+
+    try:
+        mine, theirs, task_b, task_c = run(go())
+    finally:
+        owner.close()
+    stored = json.loads(raw.hget(key, "data"))
+    assert int(raw.hget(key, "version")) == version_before + 1  # one write won
+    assert task_b is None and task_c is None  # too late to ask again
+    assert mine == theirs
+    assert mine["done"] is True and stored["finished"] is True
+    for lib in (*mine["libraries"], *stored["libraries"]):
+        assert (lib["status"], lib["reason"]) == ("timeout", "interrupted"), lib
+        assert "stopped" in lib["error"]
+    assert mine["elapsed_ms"] == pytest.approx(SLOW_TIMEOUT * 1000, abs=50)  # its deadline
+
+
+def test_a_live_owner_past_its_deadline_is_ended_by_its_reader(
+        zebra, ztest, redis_server, prefix, raw, monkeypatch):
+    monkeypatch.setattr(session_module, "DEADLINE_MARGIN", 0.0)
+    consortium = stop_config(zebra, ztest)
+    owner = DeadOwner(consortium, redis_server.url, prefix, lease=0.3)
+    dead = owner.start(QUERY, ["zm", "slow"], timeout=SLOW_TIMEOUT)
+    # Its owner is alive but stuck (a lease someone keeps renewing): only past the
+    # deadline and the grace does the reader end the search.
+    raw.set(f"{prefix}{dead.id}:owner", "another-process", px=60_000)
+
+    async def go():
+        async with Broker(consortium, store=RedisStore(redis_server.url, 60,
+                                                       prefix=prefix)) as b:
+            theirs = await b.get(dead.id)
+            await b.wait(theirs)
+            return theirs.snapshot(), time.monotonic(), theirs.deadline, theirs.task
+
+    try:
+        final, ended, deadline, task = run(go())
+    finally:
+        owner.close()
+    assert task is None  # never taken over: its owner holds the lease
+    assert final["done"] is True
+    assert {(lib["status"], lib["reason"]) for lib in final["libraries"]} == \
+        {("timeout", "timeout")}
+    assert deadline + GRACE <= ended <= deadline + GRACE + FOLLOW_MAX + 1
+
+
+def test_the_marc_of_every_record_is_stored_beside_the_state(zebra, redis_server, prefix, raw):
+    consortium = loads(config_text(zebra))
+
+    async def go():
+        a, b = pair(consortium, redis_server.url, prefix)
+        async with a, b:
+            mine = await a.search(QUERY, ["zu", "zm"], per_library=PER_LIBRARY)
+            await a.wait(mine)
+            theirs = await b.get(mine.id)
+            shown = {}
+            for cluster in theirs.merger.clusters:
+                await b.store.attach_sources(theirs, cluster)
+                shown.update({(lib, rec.id): rec.marc() for lib, rec in cluster.records})
+            again = await b.get(mine.id)  # a rebuild keeps what was fetched
+            kept = all(rec.source is not None for _lib, rec in again.arrivals)
+            dumped_after = dump_session(theirs)
+            raw.delete(f"{prefix}{mine.id}:marc")  # expired, or evicted
+            async with Broker(consortium, store=RedisStore(redis_server.url, 60,
+                                                           prefix=prefix)) as c:
+                fresh = await c.get(mine.id)
+                cluster = fresh.merger.clusters[0]
+                await c.store.attach_sources(fresh, cluster)
+                lost = [rec.marc() for _lib, rec in cluster.records]
+            return mine, shown, kept, dumped_after, lost
+
+    mine, shown, kept, dumped_after, lost = run(go())
+    key = f"{prefix}{mine.id}:marc"
+    own = {(lib, rec.id): rec.marc() for lib, rec in mine.arrivals}
+    assert len(own) == sum(s.fetched for s in mine.states.values()) > 0
+    assert {k: v.as_marc() for k, v in shown.items()} == {k: v.as_marc() for k, v in own.items()}
+    assert kept
+    # Putting the MARC back changed nothing else of the session.
+    assert dumped_after | {"started": 0, "deadline": 0} == \
+        dump_session(mine) | {"started": 0, "deadline": 0}
+    assert raw.exists(key) == 0 and lost == [None] * len(lost)
+
+
+def test_a_source_survives_encoding(zebra):
+    consortium = loads(config_text(zebra))
+
+    async def go():
+        async with Broker(consortium) as a:
+            session = await a.search(QUERY, ["zu"], per_library=PER_LIBRARY)
+            await a.wait(session)
+            return session
+
+    session = run(go())
+    record = session.arrivals[0][1]
+    assert isinstance(record.source, RawMarc) and record.source.encoding
+    back = decode_source(encode_source(record))
+    assert back == record.source
+    parsed = Record("x:1", "unimarc", "t", source=record.marc())  # a parsed pymarc record
+    again = decode_source(encode_source(parsed))
+    assert again is not None and again.parse().as_marc() == record.marc().as_marc()
+    assert decode_source(b"not ours") is None
+    assert encode_source(Record("x:2", "marc21", "no MARC")) is None
+
+
+def test_a_search_whose_owner_closed_mid_search_is_finished_by_another(
+        zebra, ztest, redis_server, prefix, raw):
+    consortium = stop_config(zebra, ztest)
+
+    async def go():
+        a = Broker(consortium, store=RedisStore(redis_server.url, 60, prefix=prefix,
+                                                lease=0.5))
+        mine = await a.search(QUERY, ["zm", "slow"])
+        await asyncio.sleep(0.5)  # zm has answered, slow is still being asked
+        await a.close()  # its process stops: the search is cancelled, not ended
+        lease_left = raw.pttl(f"{prefix}{mine.id}:owner")
+        async with Broker(consortium, store=RedisStore(redis_server.url, 60,
+                                                       prefix=prefix)) as b:
+            theirs = await b.get(mine.id)
+            before = theirs.snapshot()
+            await b.wait(theirs)
+            return before, theirs.snapshot(), lease_left, theirs.task is not None
+
+    before, final, lease_left, taken = run(go())
+    assert lease_left > 0  # left to lapse, not deleted: a drain could still save its end
+    assert {lib["id"]: lib["status"] for lib in before["libraries"]} == \
+        {"zm": "ok", "slow": "pending"}
+    assert taken and final["done"] is True
+    by_id = {lib["id"]: lib for lib in final["libraries"]}
+    assert by_id["zm"] == {lib["id"]: lib for lib in before["libraries"]}["zm"]  # not asked again
+    assert (by_id["slow"]["status"], by_id["slow"]["reason"]) == ("timeout", "timeout")
+    assert final["fetched"] == before["fetched"] > 0

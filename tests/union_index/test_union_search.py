@@ -173,8 +173,10 @@ def test_config_local_libraries(tmp_path):
         load(path)
     assert str(caught.value).splitlines() == [
         f"{path}:3: library 'a': protocol local needs path: the union index file "
-        "(balis index build --out)",
-        f"{path}:5: library 'b': a local library takes path (its union index file), not url",
+        "(balis index build --out), or url: its PostgreSQL copy (balis index publish)",
+        f"{path}:5: library 'b': a local library's url must be postgresql://host/database "
+        "(an index published with 'balis index publish'), not 'union.sqlite'; an index file "
+        "is path",
         f"{path}:7: library 'c': path is only for protocol local",
     ]
 
