@@ -46,15 +46,18 @@ class IndexStats:
 
     def as_dict(self) -> dict[str, Any]:
         ids = [lib.id for lib in self.libraries]
+        # The overlap only among the libraries it was counted for (all, or the largest).
+        compared = ids if self.compared is None else [i for i in self.compared if i in ids]
         return {
             "index": self.path, "records": self.records, "clusters": self.clusters,
             "library_count": self.library_count,
             "holders": {str(n): count for n, count in sorted(self.holders.items())},
             "libraries": [{"id": lib.id, "records": lib.records, "clusters": lib.clusters,
                            "unique": lib.unique} for lib in self.libraries],
+            "compared": list(self.compared) if self.compared is not None else None,
             "overlap": {a: {b: {"shared": self.shared.get((a, b), 0),
                                 "share": round(self.share(a, b), 4)}
-                            for b in ids if b != a} for a in ids},
+                            for b in compared if b != a} for a in compared},
         }
 
 

@@ -630,7 +630,9 @@ def test_selection_limits_and_default(zebra):
 
 
 def test_done_sessions_expire_running_ones_do_not(zebra, ztest):
-    cons = consortium(m(zebra), slow(ztest, delay=1))
+    # The slow member answers well after the fast search is over and expired, even on a
+    # loaded machine (with 1 s it could finish, and expire, before it was looked at).
+    cons = consortium(m(zebra), slow(ztest, delay=3))
 
     async def go():
         async with Broker(cons, session_ttl=0.1) as broker:

@@ -50,6 +50,16 @@ def test_build_then_stats_as_text_and_json(harvest, tmp_path):
     assert (data["records"], data["clusters"]) == (10, 5)
     assert data["overlap"]["a"]["b"] == {"shared": 2, "share": 0.5}
     assert data["libraries"][2] == {"id": "c", "records": 3, "clusters": 2, "unique": 0}
+    # --json lists every library, but the overlap of only the --top largest (a thousand
+    # libraries' every pair is 40 MB), unless --all.
+    top = json.loads(balis("index", "stats", str(index), "--json", "--top", "2").stdout)
+    assert [lib["id"] for lib in top["libraries"]] == ["a", "b", "c"]
+    assert top["compared"] == ["a", "b"]
+    assert top["overlap"] == {"a": {"b": {"shared": 2, "share": 0.5}},
+                              "b": {"a": {"shared": 2, "share": 0.6667}}}
+    every = json.loads(balis("index", "stats", str(index), "--json", "--all",
+                             "--top", "2").stdout)
+    assert every["compared"] is None and set(every["overlap"]) == {"a", "b", "c"}
 
 
 def test_files_named_by_library_or_id_equals_file(harvest, tmp_path):
