@@ -47,6 +47,7 @@ MISSING_DATABASE = frozenset({109, 235})  # Bib-1 and SRU: database unavailable 
 FOLLOW_FIRST = 0.1
 FOLLOW_MAX = 1.0
 ADOPT_GRACE = 2.1  # past its deadline, a reader ends it (just past redis_store.GRACE)
+CANCEL_GRACE = 2.0  # seconds a library request cancelled at the deadline has to stop
 
 
 class Broker:
@@ -162,10 +163,15 @@ class Broker:
                 tasks, timeout=max(0.0, session.deadline - time.monotonic()))
         for task in late:
             task.cancel()
+        if late:
+            # A request that does not stop when cancelled must not hold the whole search
+            # (and its waiters) past the deadline: it is left behind, its library timed out.
+            _stopped, stuck = await asyncio.wait(late, timeout=CANCEL_GRACE)
+            for task in stuck:
+                logger.warning("session %s: %s did not stop when cancelled at the deadline",
+                               session.id, tasks[task])
         for task in late:
             state = session.states[tasks[task]]
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
             if not state.finished:
                 state.status = "timeout"
                 state.reason = "timeout" if state.asked else "busy"
@@ -322,8 +328,16 @@ class Broker:
         while session.task is None and not session.done:
             await self.follow(session, FOLLOW_MAX)  # run by another process
         if session.task is not None:
+            # Bounded, so a first round that outruns its deadline (it should not) still
+            # leaves its waiter at the deadline and a grace, with every library's state.
+            limit = max(0.0, session.deadline - time.monotonic()) + 2 * CANCEL_GRACE + 1
             try:
-                await asyncio.shield(session.task)
+                await asyncio.wait_for(asyncio.shield(session.task), limit)
+            except TimeoutError:
+                logger.warning("session %s: its first round outran its deadline; ended "
+                               "without the libraries still pending", session.id)
+                session.end_pending("timeout", "no answer before the search's deadline")
+                await self.store.save(session)
             except asyncio.CancelledError:
                 # The search was stopped (a drain gave up on it and made its state final):
                 # the waiter gets that state; only the waiter's own cancellation propagates.
